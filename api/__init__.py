@@ -1,0 +1,1 @@
+"""ByokVault HTTP API (Litestar)."""

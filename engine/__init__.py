@@ -1,0 +1,1 @@
+"""ByokVault engine: catalog, pricing, routing, vault and ledger."""
