@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from byokvault.engine.paths import BUNDLED_CATALOG
 
 SHARED_UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream"
