@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..paths import BUNDLED_CATALOG
+from .history import validate_against
+from .load import load_catalog
+from .refs import RefError
 from .store import build, snapshot_cache
+from .yamlio import InputError
 
 
 def add_catalog_option(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("validate", help="validate the catalog (and its history against a ref)")
     add_catalog_option(p)
+    p.add_argument(
+        "--against",
+        metavar="REF",
+        default=None,
+        help="also refuse rewritten, removed or back-dated published price rows relative to REF:"
+        " a git ref (e.g. origin/main), a catalog directory or a snapshot directory",
+    )
     p.set_defaults(func=_validate)
 
 
@@ -50,9 +62,17 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .load import load_catalog
-
     catalog = load_catalog(args.catalog)
     models = sum(1 for _ in catalog.models())
     print(f"ok: {len(catalog.providers)} providers, {models} models, version {catalog.version}")
+    if args.against is None:
+        return 0
+    try:
+        published, problems = validate_against(catalog, args.against)
+    except RefError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if problems:
+        raise InputError(problems)
+    print(f"ok: all {published} price rows published at {args.against} are unchanged")
     return 0

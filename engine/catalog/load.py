@@ -129,7 +129,8 @@ def _validate(model: type[BaseModel], doc: Any, file: str) -> tuple[Any, list[Pr
         return None, problems_from_validation(exc, doc, file)
 
 
-def _display(path: Path, root: Path) -> str:
+def display_path(path: Path, root: Path) -> str:
+    """How a catalog file is named in messages: relative to the catalog's parent directory."""
     try:
         return str(path.relative_to(root.parent))
     except ValueError:
@@ -143,11 +144,11 @@ def load_catalog(root: Path) -> Catalog:
     if not root.is_dir():
         raise InputError([Problem(str(root), 1, 1, "", "catalog directory does not exist")])
 
-    units_name = _display(root / UNITS_FILE, root)
+    units_name = display_path(root / UNITS_FILE, root)
     units_doc = read_yaml(root / UNITS_FILE, units_name)
     registry, found = _validate(UnitRegistry, units_doc, units_name)
     problems += found
-    caps_name = _display(root / CAPABILITIES_FILE, root)
+    caps_name = display_path(root / CAPABILITIES_FILE, root)
     caps_doc = read_yaml(root / CAPABILITIES_FILE, caps_name)
     cap_file, found = _validate(CapabilityTaxonomy, caps_doc, caps_name)
     problems += found
@@ -165,10 +166,10 @@ def load_catalog(root: Path) -> Catalog:
     provider_files = sorted((root / PROVIDERS_DIR).glob("*.yaml"))
     if not provider_files:
         problems.append(
-            Problem(_display(root / PROVIDERS_DIR, root), 1, 1, "", "no provider files")
+            Problem(display_path(root / PROVIDERS_DIR, root), 1, 1, "", "no provider files")
         )
     for path in provider_files:
-        name = _display(path, root)
+        name = display_path(path, root)
         try:
             doc = read_yaml(path, name)
         except InputError as exc:

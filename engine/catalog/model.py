@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime, time
-from decimal import Decimal
+from datetime import UTC, date, datetime, time
+from decimal import Decimal, localcontext
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -30,8 +30,23 @@ class Strict(BaseModel):
 
 
 def _aware_utc(value: datetime) -> datetime:
+    """Timestamps must say their zone; they are kept in UTC so that one instant has one form
+    (a row's id includes its ``effective_from``: ``+02:00`` and ``Z`` spellings must agree)."""
     if value.tzinfo is None:
         raise ValueError("timestamp must carry a timezone, e.g. 2025-01-01T00:00:00Z")
+    return value.astimezone(UTC)
+
+
+MAX_PRECISION, MAX_SCALE = 38, 18  # the snapshot's DECIMAL(38, 18): never round silently
+MAX_INTEGER_DIGITS = MAX_PRECISION - MAX_SCALE
+
+
+def _fits_snapshot(value: Decimal) -> Decimal:
+    if value.adjusted() >= MAX_INTEGER_DIGITS:
+        raise ValueError(f"amount has more than {MAX_INTEGER_DIGITS} digits before the point")
+    with localcontext(prec=2 * MAX_PRECISION):
+        if value != value.quantize(Decimal(1).scaleb(-MAX_SCALE)):
+            raise ValueError(f"amount has more than {MAX_SCALE} decimal places")
     return value
 
 
@@ -217,7 +232,7 @@ class PriceRow(Strict):
     """One price of one dimension, from ``effective_from`` until a later row of the same key."""
 
     dimension: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
-    amount: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+    amount: Annotated[Decimal, Field(ge=0, allow_inf_nan=False), AfterValidator(_fits_snapshot)]
     currency: Literal["USD"] = "USD"
     effective_from: UtcDatetime
     conditions: Conditions = Conditions()
