@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 from ..paths import BUNDLED_CATALOG
+from .diff import diff_catalogs
 from .history import validate_against
-from .load import load_catalog
-from .refs import RefError
+from .load import Catalog, load_catalog
+from .refs import RefError, resolve_ref
 from .store import build, snapshot_cache
 from .yamlio import InputError
 
@@ -51,6 +52,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=_validate)
 
+    p = sub.add_parser(
+        "diff", help="price, model and capability changes between two catalogs (for a PR)"
+    )
+    p.add_argument("base", metavar="BASE", help="git ref (e.g. origin/main) or catalog directory")
+    p.add_argument(
+        "head",
+        metavar="HEAD",
+        nargs="?",
+        default=None,
+        help="git ref or catalog directory (default: the --catalog directory as it is now)",
+    )
+    add_catalog_option(p)
+    p.add_argument("--json", action="store_true", help="machine-readable JSON instead of Markdown")
+    p.set_defaults(func=_diff)
+
 
 def _build(args: argparse.Namespace) -> int:
     _catalog, snapshot = build(args.catalog, args.out or snapshot_cache())
@@ -76,3 +92,26 @@ def _validate(args: argparse.Namespace) -> int:
         raise InputError(problems)
     print(f"ok: all {published} price rows published at {args.against} are unchanged")
     return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    try:
+        base = _catalog_at(args.base, args.catalog)
+        head = (
+            load_catalog(args.catalog)
+            if args.head is None
+            else _catalog_at(args.head, args.catalog)
+        )
+    except RefError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    changes = diff_catalogs(base, head)
+    print(changes.to_json() if args.json else changes.to_markdown(), end="")
+    return 0
+
+
+def _catalog_at(ref: str, catalog_dir: Path) -> Catalog:
+    with resolve_ref(ref, catalog_dir) as source:
+        if source.kind != "catalog":
+            raise RefError(f"{ref}: a snapshot; diff compares catalogs (a git ref or directory)")
+        return load_catalog(source.path)
