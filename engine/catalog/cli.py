@@ -11,6 +11,7 @@ from .diff import diff_catalogs
 from .history import validate_against
 from .load import Catalog, load_catalog
 from .refs import RefError, resolve_ref
+from .schema import expected_comment, files_without_schema_comment, write_schemas
 from .store import build, snapshot_cache
 from .yamlio import InputError
 
@@ -51,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         " a git ref (e.g. origin/main), a catalog directory or a snapshot directory",
     )
     p.set_defaults(func=_validate)
+
+    p = sub.add_parser(
+        "schema", help="write the JSON Schema of the catalog files (catalog/schema/)"
+    )
+    add_catalog_option(p)
+    p.set_defaults(func=_schema)
 
     p = sub.add_parser(
         "diff", help="price, model and capability changes between two catalogs (for a PR)"
@@ -115,3 +122,12 @@ def _catalog_at(ref: str, catalog_dir: Path) -> Catalog:
         if source.kind != "catalog":
             raise RefError(f"{ref}: a snapshot; diff compares catalogs (a git ref or directory)")
         return load_catalog(source.path)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    for path in write_schemas(args.catalog):
+        print(f"wrote {path}")
+    for relative in files_without_schema_comment(args.catalog):
+        comment = expected_comment(relative)
+        print(f"warning: {relative}: first line should be `{comment}`", file=sys.stderr)
+    return 0
