@@ -11,7 +11,10 @@ from collections.abc import Sequence
 from .catalog.yamlio import InputError
 
 # Modules with a ``register(subparsers)``; add an area's CLI here.
-COMMAND_MODULES = ("byokvault.engine.catalog.cli",)
+COMMAND_MODULES = (
+    "byokvault.engine.catalog.cli",
+    "byokvault.engine.importers.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

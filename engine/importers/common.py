@@ -1,0 +1,176 @@
+"""What every importer produces: draft providers and models in catalog terms, plus an honest
+account of what the source said that did not map (counted, never dropped silently)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from ..catalog.model import (
+    ID_PATTERN,
+    Conditions,
+    MatchRule,
+    Modality,
+    Mode,
+    PriceRow,
+    Provenance,
+)
+
+# A source price without a start date applies "since always" in the source (genai-prices uses
+# its first price for any earlier timestamp); this timestamp stands for that lower bound.
+UNDATED = datetime(1970, 1, 1, tzinfo=UTC)
+
+PER_MILLION = Decimal(1_000_000)
+_ID_RE = re.compile(ID_PATTERN)
+_BAD_ID_CHARS = re.compile(r"[^a-z0-9._:/@+-]+")
+
+
+def canonical_id(name: str) -> str:
+    """A source's model or provider name → a catalog id (lower case, allowed characters only).
+
+    The source's own spelling is kept as an alias when it differs."""
+    text = _BAD_ID_CHARS.sub("-", name.strip().lower()).strip("-")
+    text = re.sub(r"^[^a-z0-9]+", "", text)
+    if not text or not _ID_RE.match(text):
+        raise ValueError(f"cannot make a catalog id from {name!r}")
+    return text[:200]
+
+
+def decimal_or_none(value: Any) -> Decimal | None:
+    """A source number (int, Decimal, or decimal string) → Decimal; anything else → None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        # Only reachable if a caller parsed JSON without parse_float=Decimal: go via repr so
+        # 3e-07 stays 3E-7 rather than its binary expansion.
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+    else:
+        return None
+    return result if result.is_finite() else None
+
+
+def plain(amount: Decimal) -> Decimal:
+    """Drop trailing zeros and exponent noise so equal prices compare and print alike."""
+    normalized = amount.normalize()
+    if normalized == normalized.to_integral_value():
+        return normalized.quantize(Decimal(1))
+    return normalized
+
+
+def per_token_to_per_million(amount: Decimal) -> Decimal:
+    return plain(amount * PER_MILLION)
+
+
+@dataclass
+class ProviderDraft:
+    """A provider as a source names it, before catalog defaults fill the gaps."""
+
+    id: str
+    name: str | None = None
+    base_url: str | None = None
+    api_style: str | None = None
+    kind: str | None = None
+    pricing_urls: list[str] = field(default_factory=list)
+    source_names: set[str] = field(default_factory=set)
+
+
+@dataclass
+class ModelDraft:
+    """One model as one source describes it, already in catalog terms."""
+
+    provider: str
+    id: str
+    name: str
+    mode: Mode
+    source: str
+    source_names: set[str] = field(default_factory=set)
+    match: list[MatchRule] = field(default_factory=list)
+    input_modalities: set[Modality] = field(default_factory=lambda: {Modality.text})
+    output_modalities: set[Modality] = field(default_factory=lambda: {Modality.text})
+    capabilities: set[str] = field(default_factory=set)
+    limits: dict[str, int] = field(default_factory=dict)
+    lifecycle: dict[str, date] = field(default_factory=dict)
+    prices: list[PriceRow] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.provider, self.id
+
+
+@dataclass
+class ImportResult:
+    """Everything one source import produced, and everything it could not map."""
+
+    source: str
+    origin: str
+    recorded_at: datetime
+    providers: dict[str, ProviderDraft] = field(default_factory=dict)
+    models: dict[tuple[str, str], ModelDraft] = field(default_factory=dict)
+    # source key (e.g. a LiteLLM price key) → how many entries carried it without a mapping
+    unmapped: Counter[str] = field(default_factory=Counter)
+    # why an entry or a value was left out (e.g. "zero price meaning unknown") → count
+    skipped: Counter[str] = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+    entries_read: int = 0
+
+    def provenance(self) -> Provenance:
+        return Provenance(source=self.source, recorded_at=self.recorded_at)
+
+    def row(
+        self,
+        dimension: str,
+        amount: Decimal,
+        conditions: Conditions | None = None,
+        effective_from: datetime = UNDATED,
+    ) -> PriceRow:
+        return PriceRow(
+            dimension=dimension,
+            amount=plain(amount),
+            effective_from=effective_from,
+            conditions=conditions or Conditions(),
+            provenance=self.provenance(),
+        )
+
+    def provider(self, provider_id: str, source_name: str) -> ProviderDraft:
+        draft = self.providers.get(provider_id)
+        if draft is None:
+            draft = self.providers[provider_id] = ProviderDraft(id=provider_id)
+        draft.source_names.add(source_name)
+        return draft
+
+    def add_model(self, draft: ModelDraft) -> ModelDraft:
+        """Add a model; a second entry for the same id merges into the first (aliases, rows
+        with new series), so two source names for one model never yield two models."""
+        existing = self.models.get(draft.key)
+        if existing is None:
+            self.models[draft.key] = draft
+            return draft
+        existing.source_names |= draft.source_names
+        known = {(r.series_key(), r.effective_from) for r in existing.prices}
+        for row in draft.prices:
+            if (row.series_key(), row.effective_from) not in known:
+                existing.prices.append(row)
+        existing.capabilities |= draft.capabilities
+        self.skipped["entries merged into another entry of the same model"] += 1
+        return existing
+
+    @property
+    def priced_models(self) -> int:
+        return sum(1 for m in self.models.values() if m.prices)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
