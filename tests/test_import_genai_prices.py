@@ -7,12 +7,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from byokvault.engine.catalog.model import MatchRule, PriceRow
-from byokvault.engine.importers.common import UNDATED, ImportResult
-from byokvault.engine.importers.genai_prices import import_genai_prices
 from genai_prices.types import Tier, TieredPrices, calc_unit_price
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from byokvault.engine.catalog.model import MatchRule, PriceRow
+from byokvault.engine.importers.common import UNDATED, ImportResult
+from byokvault.engine.importers.genai_prices import import_genai_prices
 
 FIXTURE = Path(__file__).parent / "fixtures" / "import" / "genai_prices_small.json"
 AT = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)

@@ -10,6 +10,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from byokvault.engine.catalog.load import load_catalog
 from byokvault.engine.catalog.yamlio import parse_yaml
 from byokvault.engine.cli import main
@@ -17,8 +20,6 @@ from byokvault.engine.importers.genai_prices import import_genai_prices
 from byokvault.engine.importers.run import apply_imports
 from byokvault.engine.importers.writer import scalar
 from byokvault.engine.paths import BUNDLED_CATALOG
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 FIXTURE = Path(__file__).parent / "fixtures" / "import" / "genai_prices_small.json"
 T1 = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
