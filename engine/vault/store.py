@@ -1,0 +1,588 @@
+"""Vault storage behind a small seam: ``VaultRepository`` is what the vault needs from a
+database; ``DuckDBVaultRepository`` is the embedded default (one DuckDB file in the data dir).
+A Postgres implementation can implement the same protocol later.
+
+Schema changes are numbered files in ``sql/vault/NNN_*.sql``, applied once in order and recorded
+in ``vault_migrations`` (simonw/llm style). Every query is a named block in
+``sql/vault/queries.sql``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+
+from ..paths import SQL_DIR, data_dir, sql_text
+from .model import (
+    AccessEvent,
+    AccessResult,
+    Alert,
+    Credential,
+    FundSource,
+    HealthEvent,
+    ResolutionRecord,
+    Status,
+    TierAttempt,
+)
+
+DB_FILE_NAME = "vault.duckdb"
+_MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+def default_db_path() -> Path:
+    return data_dir() / DB_FILE_NAME
+
+
+def _named_queries(text: str) -> dict[str, str]:
+    """Split ``-- name: x`` blocks (comments inside a block are kept; DuckDB ignores them)."""
+    queries: dict[str, str] = {}
+    for block in re.split(r"^-- name: ", text, flags=re.MULTILINE)[1:]:
+        name, _, body = block.partition("\n")
+        queries[name.strip()] = body.strip()
+    return queries
+
+
+Q = _named_queries(sql_text("vault/queries.sql"))
+
+
+def migration_files() -> list[tuple[str, str]]:
+    """(name, sql) of every numbered migration, in order."""
+    files = sorted(p for p in (SQL_DIR / "vault").iterdir() if _MIGRATION_FILE.match(p.name))
+    return [(p.stem, p.read_text(encoding="utf-8")) for p in files]
+
+
+@dataclass(frozen=True, slots=True)
+class SealedSecret:
+    """A credential's ciphertext with every wrapped form of its data key, read in one snapshot."""
+
+    tenant_id: str
+    provider_id: str
+    status: Status
+    secret_version: int
+    dk_version: int | None
+    ciphertext: bytes | None
+    wrapped: dict[str, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Reencrypted:
+    credential_id: str
+    secret_version: int
+    ciphertext: bytes
+
+
+class ConcurrentChange(Exception):
+    """A row changed under a multi-row operation; nothing was written. Retry."""
+
+
+class VaultRepository(Protocol):
+    """What the vault needs from storage. Implementations must make each method atomic."""
+
+    def latest_data_key(self, tenant_id: str) -> int | None: ...
+    def create_data_key(
+        self, tenant_id: str, dk_version: int, kek_id: str, wrapped: bytes, at: datetime
+    ) -> bool: ...
+    def wrapped_keys(self, tenant_id: str, dk_version: int) -> dict[str, bytes]: ...
+    def data_keys_missing_kek(self, kek_id: str) -> list[tuple[str, int, dict[str, bytes]]]: ...
+    def add_wrapped_key(
+        self, tenant_id: str, dk_version: int, kek_id: str, wrapped: bytes, at: datetime
+    ) -> None: ...
+    def drop_wrapped_keys_except(self, kek_id: str) -> None: ...
+    def kek_usage(self) -> dict[str, int]: ...
+    def insert_credential(
+        self,
+        credential_id: str,
+        tenant_id: str,
+        provider_id: str,
+        base_url: str | None,
+        label: str,
+        fingerprint: str | None,
+        secret_version: int,
+        dk_version: int | None,
+        ciphertext: bytes | None,
+        at: datetime,
+    ) -> None: ...
+    def credential(self, credential_id: str) -> Credential | None: ...
+    def credentials(self, tenant_id: str, provider_id: str | None = None) -> list[Credential]: ...
+    def all_credentials(self) -> list[Credential]: ...
+    def secret_for_decrypt(self, credential_id: str) -> SealedSecret | None: ...
+    def tenant_ciphertexts(self, tenant_id: str) -> list[tuple[str, str, int, int, bytes]]: ...
+    def replace_secret(
+        self,
+        credential_id: str,
+        ciphertext: bytes,
+        fingerprint: str,
+        secret_version: int,
+        dk_version: int,
+        at: datetime,
+    ) -> None: ...
+    def commit_data_key_rotation(
+        self,
+        tenant_id: str,
+        new_version: int,
+        kek_id: str,
+        wrapped: bytes,
+        reencrypted: Sequence[Reencrypted],
+        at: datetime,
+    ) -> None: ...
+    def set_status(
+        self, credential_id: str, status: Status, reason: str | None, at: datetime
+    ) -> None: ...
+    def delete_credential(self, credential_id: str) -> bool: ...
+    def append_access(self, event: AccessEvent) -> None: ...
+    def access_log(
+        self, tenant_id: str, credential_id: str | None = None, limit: int = 100
+    ) -> list[AccessEvent]: ...
+    def failures_since(self, credential_id: str, since: datetime) -> int: ...
+    def insert_resolution(self, record: ResolutionRecord) -> None: ...
+    def resolution(self, call_id: str) -> ResolutionRecord | None: ...
+    def append_health(self, credential_id: str, event: HealthEvent) -> None: ...
+    def health_events(self, credential_id: str, limit: int = 20) -> list[HealthEvent]: ...
+    def append_alert(self, alert: Alert) -> None: ...
+    def alerts(self, tenant_id: str | None = None, limit: int = 100) -> list[Alert]: ...
+    def purge_freed_space(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class _ReadWriteLock:
+    """Many operations at once, or one compaction alone (it swaps the database file)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writer)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writer)
+            self._writer = True
+            self._cond.wait_for(lambda: self._readers == 0)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+class DuckDBVaultRepository:
+    """The embedded default. One connection per process, one cursor per thread (DuckDB
+    serialises queries on a single connection; cursors scale)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = (path or default_db_path()).resolve()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._compact_path().unlink(missing_ok=True)  # a compaction interrupted by a crash
+        self._lock = _ReadWriteLock()
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._cursors_guard = threading.Lock()
+        self._generation = 0
+        self._con = duckdb.connect(str(self.path))
+        self._migrate()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _compact_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".compact")
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cached = getattr(self._local, "cursor", None)
+        if cached is not None and cached[0] == self._generation:
+            return cached[1]
+        cur = self._con.cursor()
+        with self._cursors_guard:
+            self._cursors.append(cur)
+        self._local.cursor = (self._generation, cur)
+        return cur
+
+    @contextlib.contextmanager
+    def _use(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock.shared():
+            yield self._cursor()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._use() as cur:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        con = self._con
+        con.execute(sql_text("vault/000_migrations.sql"))
+        applied = {row[0] for row in con.execute(Q["applied_migrations"]).fetchall()}
+        for name, sql in migration_files():
+            if name in applied or name.startswith("000_"):
+                continue
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(sql)
+                con.execute(Q["record_migration"], [name, _now()])
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def applied_migrations(self) -> list[str]:
+        with self._use() as cur:
+            return [row[0] for row in cur.execute(Q["applied_migrations"]).fetchall()]
+
+    # -- data keys --------------------------------------------------------------------------
+
+    def latest_data_key(self, tenant_id: str) -> int | None:
+        with self._use() as cur:
+            row = cur.execute(Q["latest_data_key"], [tenant_id]).fetchone()
+        return row[0] if row else None
+
+    def create_data_key(
+        self, tenant_id: str, dk_version: int, kek_id: str, wrapped: bytes, at: datetime
+    ) -> bool:
+        try:
+            with self._transaction() as cur:
+                cur.execute(Q["insert_data_key"], [tenant_id, dk_version, at])
+                cur.execute(Q["insert_wrapped_key"], [tenant_id, dk_version, kek_id, wrapped, at])
+        except (duckdb.ConstraintException, duckdb.TransactionException):
+            return False  # another writer created this version first
+        return True
+
+    def wrapped_keys(self, tenant_id: str, dk_version: int) -> dict[str, bytes]:
+        with self._use() as cur:
+            rows = cur.execute(Q["wrapped_keys"], [tenant_id, dk_version]).fetchall()
+        return {kek_id: bytes(wrapped) for kek_id, wrapped in rows}
+
+    def data_keys_missing_kek(self, kek_id: str) -> list[tuple[str, int, dict[str, bytes]]]:
+        with self._use() as cur:
+            rows = cur.execute(Q["data_keys_missing_kek"], [kek_id]).fetchall()
+        return [
+            (tenant, version, {k: bytes(w) for k, w in zip(ids, blobs, strict=True)})
+            for tenant, version, ids, blobs in rows
+        ]
+
+    def add_wrapped_key(
+        self, tenant_id: str, dk_version: int, kek_id: str, wrapped: bytes, at: datetime
+    ) -> None:
+        with self._use() as cur:
+            cur.execute(Q["insert_wrapped_key"], [tenant_id, dk_version, kek_id, wrapped, at])
+
+    def drop_wrapped_keys_except(self, kek_id: str) -> None:
+        with self._use() as cur:
+            cur.execute(Q["delete_wrapped_other_keks"], [kek_id])
+
+    def kek_usage(self) -> dict[str, int]:
+        with self._use() as cur:
+            return dict(cur.execute(Q["kek_usage"]).fetchall())
+
+    # -- credentials ------------------------------------------------------------------------
+
+    def insert_credential(
+        self,
+        credential_id: str,
+        tenant_id: str,
+        provider_id: str,
+        base_url: str | None,
+        label: str,
+        fingerprint: str | None,
+        secret_version: int,
+        dk_version: int | None,
+        ciphertext: bytes | None,
+        at: datetime,
+    ) -> None:
+        with self._use() as cur:
+            cur.execute(
+                Q["insert_credential"],
+                [
+                    credential_id,
+                    tenant_id,
+                    provider_id,
+                    base_url,
+                    label,
+                    fingerprint,
+                    secret_version,
+                    dk_version,
+                    ciphertext,
+                    at,
+                    at,
+                    at,
+                ],
+            )
+
+    def credential(self, credential_id: str) -> Credential | None:
+        with self._use() as cur:
+            row = cur.execute(Q["credential"], [credential_id]).fetchone()
+        return Credential.from_row(row) if row else None
+
+    def credentials(self, tenant_id: str, provider_id: str | None = None) -> list[Credential]:
+        with self._use() as cur:
+            rows = cur.execute(Q["credentials"], [tenant_id, provider_id, provider_id]).fetchall()
+        return [Credential.from_row(r) for r in rows]
+
+    def all_credentials(self) -> list[Credential]:
+        with self._use() as cur:
+            return [Credential.from_row(r) for r in cur.execute(Q["all_credentials"]).fetchall()]
+
+    def secret_for_decrypt(self, credential_id: str) -> SealedSecret | None:
+        with self._use() as cur:
+            rows = cur.execute(Q["secret_for_decrypt"], [credential_id]).fetchall()
+        if not rows:
+            return None
+        tenant, provider, status, secret_version, dk_version, ciphertext, _, _ = rows[0]
+        wrapped = {r[6]: bytes(r[7]) for r in rows if r[6] is not None}
+        blob = bytes(ciphertext) if ciphertext is not None else None
+        return SealedSecret(
+            tenant, provider, Status(status), secret_version, dk_version, blob, wrapped
+        )
+
+    def tenant_ciphertexts(self, tenant_id: str) -> list[tuple[str, str, int, int, bytes]]:
+        with self._use() as cur:
+            rows = cur.execute(Q["tenant_ciphertexts"], [tenant_id]).fetchall()
+        return [(c, p, sv, dk, bytes(ct)) for c, p, sv, dk, ct in rows]
+
+    def replace_secret(
+        self,
+        credential_id: str,
+        ciphertext: bytes,
+        fingerprint: str,
+        secret_version: int,
+        dk_version: int,
+        at: datetime,
+    ) -> None:
+        with self._use() as cur:
+            cur.execute(
+                Q["replace_secret"],
+                [ciphertext, fingerprint, secret_version, dk_version, at, at, credential_id],
+            )
+
+    def commit_data_key_rotation(
+        self,
+        tenant_id: str,
+        new_version: int,
+        kek_id: str,
+        wrapped: bytes,
+        reencrypted: Sequence[Reencrypted],
+        at: datetime,
+    ) -> None:
+        """New data key, every secret re-encrypted under it, old data keys destroyed: all in
+        one transaction, or nothing (a secret replaced meanwhile aborts it)."""
+        try:
+            with self._transaction() as cur:
+                cur.execute(Q["insert_data_key"], [tenant_id, new_version, at])
+                cur.execute(Q["insert_wrapped_key"], [tenant_id, new_version, kek_id, wrapped, at])
+                for item in reencrypted:
+                    cur.execute(
+                        Q["reencrypt_secret"],
+                        [item.ciphertext, new_version, at, item.credential_id, item.secret_version],
+                    )
+                    if cur.fetchone()[0] != 1:
+                        raise ConcurrentChange(f"credential {item.credential_id} changed")
+                cur.execute(Q["delete_wrapped_keys_before"], [tenant_id, new_version])
+                cur.execute(Q["delete_data_keys_before"], [tenant_id, new_version])
+        except (duckdb.ConstraintException, duckdb.TransactionException) as exc:
+            raise ConcurrentChange(f"data key rotation for {tenant_id}: {exc}") from None
+
+    def set_status(
+        self, credential_id: str, status: Status, reason: str | None, at: datetime
+    ) -> None:
+        with self._use() as cur:
+            cur.execute(Q["set_status"], [str(status), reason, at, str(status), at, credential_id])
+
+    def delete_credential(self, credential_id: str) -> bool:
+        with self._use() as cur:
+            cur.execute(Q["delete_credential"], [credential_id])
+            return bool(cur.fetchone()[0])
+
+    # -- append-only logs -------------------------------------------------------------------
+
+    def append_access(self, event: AccessEvent) -> None:
+        with self._use() as cur:
+            cur.execute(
+                Q["insert_access"],
+                [
+                    event.event_id,
+                    event.at,
+                    event.actor,
+                    event.tenant_id,
+                    event.credential_id,
+                    event.purpose,
+                    event.call_id,
+                    str(event.result),
+                    event.detail,
+                ],
+            )
+
+    def access_log(
+        self, tenant_id: str, credential_id: str | None = None, limit: int = 100
+    ) -> list[AccessEvent]:
+        with self._use() as cur:
+            rows = cur.execute(
+                Q["access_log"], [tenant_id, credential_id, credential_id, limit]
+            ).fetchall()
+        return [AccessEvent(*r[:7], AccessResult(r[7]), r[8]) for r in rows]
+
+    def failures_since(self, credential_id: str, since: datetime) -> int:
+        with self._use() as cur:
+            return int(cur.execute(Q["failures_since"], [credential_id, since]).fetchone()[0])
+
+    def insert_resolution(self, record: ResolutionRecord) -> None:
+        tiers = json.dumps(
+            [
+                {
+                    "tier": t.tier,
+                    "credential_id": t.credential_id,
+                    "outcome": t.outcome,
+                    "reason": t.reason,
+                }
+                for t in record.tiers
+            ]
+        )
+        with self._use() as cur:
+            cur.execute(
+                Q["insert_resolution"],
+                [
+                    record.call_id,
+                    record.at,
+                    record.tenant_id,
+                    record.provider_id,
+                    record.credential_id,
+                    str(record.fund_source),
+                    tiers,
+                ],
+            )
+
+    def resolution(self, call_id: str) -> ResolutionRecord | None:
+        with self._use() as cur:
+            row = cur.execute(Q["resolution"], [call_id]).fetchone()
+        if row is None:
+            return None
+        tiers = [TierAttempt(**t) for t in json.loads(row[6])]
+        return ResolutionRecord(*row[:5], FundSource(row[5]), tiers)
+
+    def append_health(self, credential_id: str, event: HealthEvent) -> None:
+        with self._use() as cur:
+            cur.execute(
+                Q["insert_health_event"],
+                [
+                    uuid.uuid4().hex,
+                    event.at,
+                    credential_id,
+                    event.source,
+                    event.http_status,
+                    event.outcome,
+                    str(event.status),
+                    event.latency_ms,
+                    event.detail,
+                ],
+            )
+
+    def health_events(self, credential_id: str, limit: int = 20) -> list[HealthEvent]:
+        with self._use() as cur:
+            rows = cur.execute(Q["health_events"], [credential_id, limit]).fetchall()
+        return [HealthEvent(r[0], r[1], r[2], r[3], Status(r[4]), r[5], r[6]) for r in rows]
+
+    def append_alert(self, alert: Alert) -> None:
+        with self._use() as cur:
+            cur.execute(
+                Q["insert_alert"],
+                [
+                    alert.alert_id,
+                    alert.at,
+                    alert.rule_id,
+                    alert.severity,
+                    alert.tenant_id,
+                    alert.credential_id,
+                    alert.call_id,
+                    alert.message,
+                ],
+            )
+
+    def alerts(self, tenant_id: str | None = None, limit: int = 100) -> list[Alert]:
+        with self._use() as cur:
+            rows = cur.execute(Q["alerts"], [tenant_id, tenant_id, limit]).fetchall()
+        return [Alert(*r) for r in rows]
+
+    # -- destroying freed bytes -------------------------------------------------------------
+
+    def purge_freed_space(self) -> None:
+        """Rewrite the database into a fresh file and atomically replace the old one.
+
+        DuckDB leaves the bytes of updated and deleted rows in freed blocks after a checkpoint;
+        copying the live data into a new file is what actually makes a replaced ciphertext
+        disappear. Everything else waits (exclusive lock) for the few ms this takes.
+        """
+        with self._lock.exclusive():
+            tmp = self._compact_path()
+            tmp.unlink(missing_ok=True)
+            con = self._con
+            con.execute("CHECKPOINT")
+            source = con.execute("SELECT current_database()").fetchone()[0]
+            con.execute(f"ATTACH '{tmp}' AS vault_compact")
+            con.execute(f'COPY FROM DATABASE "{source}" TO vault_compact')
+            con.execute("DETACH vault_compact")
+            self._close_all()
+            _fsync_file(tmp)
+            tmp.replace(self.path)
+            self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
+            _fsync_dir(self.path.parent)
+            self._con = duckdb.connect(str(self.path))
+
+    def _close_all(self) -> None:
+        """Close every cursor and the connection, so DuckDB releases the file."""
+        with self._cursors_guard:
+            for cur in self._cursors:
+                with contextlib.suppress(duckdb.Error):
+                    cur.close()
+            self._cursors.clear()
+        self._generation += 1
+        self._con.close()
+
+    def close(self) -> None:
+        with self._lock.exclusive():
+            with contextlib.suppress(duckdb.Error):
+                self._con.execute("CHECKPOINT")
+            self._close_all()
+
+
+def _now() -> datetime:
+    from .clock import now
+
+    return now()
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    _fsync_file(path)
