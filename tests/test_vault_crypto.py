@@ -11,11 +11,12 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from byokvault.engine.vault import crypto
 from byokvault.engine.vault.crypto import Binding, Keyring, VaultCryptoError
 from byokvault.engine.vault.secret import Secret, redact_text
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 DATA_KEY = bytes(range(32))
 BASE = Binding("tenant-a", "cred_1", "openai", 1, 1)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+
 from byokvault.engine.vault import crypto
 from byokvault.engine.vault.errors import (
     AccessDenied,
