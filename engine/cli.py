@@ -14,6 +14,7 @@ from .catalog.yamlio import InputError
 COMMAND_MODULES = (
     "byokvault.engine.catalog.cli",
     "byokvault.engine.importers.cli",
+    "byokvault.api.cli",
 )
 
 

@@ -1,0 +1,79 @@
+"""Operations: liveness, Prometheus metrics, and the admin's tenant-token management."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, delete, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody, PathParameter
+
+from ..auth import Principal, provide_admin
+from ..problems import ApiProblem
+from ..schemas import Health, TokenIssueRequest, TokenOut
+
+TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+TenantId = Annotated[str, PathParameter(pattern=TENANT_PATTERN, description="tenant id")]
+Admin = NamedDependency[Principal]
+
+
+@get("/healthz", operation_id="health", tags=["ops"], sync_to_thread=False)
+def healthz(request: Request[Any, Any, Any]) -> Health:
+    res = request.app.state.resources
+    components = res.component_status()
+    status = "ok" if all(v == "ok" for v in components.values()) else "degraded"
+    return Health(status=status, catalog_version=res.catalog.version, components=components)
+
+
+@get(
+    "/metrics", operation_id="metrics", tags=["ops"], sync_to_thread=False, media_type="text/plain"
+)
+def metrics(request: Request[Any, Any, Any]) -> Response[str]:
+    text = request.app.state.resources.metrics.render()
+    return Response(text, media_type="text/plain; version=0.0.4")
+
+
+admin = {"dependencies": {"admin": Provide(provide_admin)}}
+
+
+@post(
+    "/v1/admin/tenants/{tenant_id:str}/tokens",
+    operation_id="issueTenantToken",
+    tags=["admin"],
+    sync_to_thread=True,  # writes the token file
+    **admin,
+)
+def issue_token(
+    request: Request[Any, Any, Any],
+    admin: Admin,
+    tenant_id: TenantId,
+    data: JSONBody[TokenIssueRequest | None] = None,
+) -> TokenOut:
+    record, token = request.app.state.resources.tokens.issue(tenant_id, data.name if data else "")
+    return TokenOut(record.token_id, record.tenant_id, record.name, record.created_at, token)
+
+
+@get(
+    "/v1/admin/tenants/{tenant_id:str}/tokens",
+    operation_id="listTenantTokens",
+    tags=["admin"],
+    sync_to_thread=False,
+    **admin,
+)
+def list_tokens(
+    request: Request[Any, Any, Any], admin: Admin, tenant_id: TenantId
+) -> list[TokenOut]:
+    records = request.app.state.resources.tokens.tokens(tenant_id)
+    return [TokenOut(r.token_id, r.tenant_id, r.name, r.created_at) for r in records]
+
+
+@delete(
+    "/v1/admin/tokens/{token_id:str}",
+    operation_id="revokeToken",
+    tags=["admin"],
+    sync_to_thread=True,
+    **admin,
+)
+def revoke_token(request: Request[Any, Any, Any], admin: Admin, token_id: FromPath[str]) -> None:
+    if not request.app.state.resources.tokens.revoke(token_id):
+        raise ApiProblem("not_found", f"no token {token_id}")

@@ -1,0 +1,104 @@
+"""Wire types of the API (msgspec Structs: fast to decode and encode, schema in OpenAPI).
+
+Money is ``Decimal`` and travels as a decimal string ("0.000150"), never a JSON float: exact,
+and what OpenRouter-style APIs use. Timestamps are RFC 3339 UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+
+def money(value: Decimal) -> Decimal:
+    """The same amount without trailing zeros or an exponent ("0.150000" -> "0.15", not "1E+1")."""
+    normal = value.normalize()
+    return normal.quantize(Decimal(1)) if normal.as_tuple().exponent > 0 else normal  # type: ignore[operator]
+
+
+def money_or_none(value: Decimal | None) -> Decimal | None:
+    return None if value is None else money(value)
+
+
+Modality = Literal["text", "image", "audio", "video", "pdf", "embedding"]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class Struct(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=False):
+    """Request and response bodies refuse unknown fields: a typo is a 400, not ignored."""
+
+
+# -- catalog -------------------------------------------------------------------------------
+class ModelSummary(Struct):
+    provider_id: str
+    model_id: str
+    name: str
+    mode: str
+    capability_class: str
+    provider_kind: str
+    input_modalities: list[str]
+    output_modalities: list[str]
+    capabilities: list[str]
+    context_window: int | None
+    deprecated: str | None
+    # Standard-tier list prices in force now, per 1,000,000 tokens; null when unpriced.
+    input_price_per_mtok: Decimal | None
+    output_price_per_mtok: Decimal | None
+    priced_dimensions: int
+
+
+class ModelList(Struct):
+    catalog_version: str
+    data: list[ModelSummary]
+
+
+class PriceRowOut(Struct):
+    price_id: str
+    dimension: str
+    amount: Decimal  # the price of `per` units of `quantity`
+    per: int
+    quantity: str
+    currency: str
+    effective_from: datetime
+    effective_to: datetime | None
+    conditions: dict[str, Any]
+    source: str
+    recorded_at: datetime
+
+
+class ModelPrices(Struct):
+    catalog_version: str
+    provider_id: str
+    model_id: str
+    at: datetime | None  # null for the full history
+    prices: list[PriceRowOut]
+
+
+class CapabilityOut(Struct):
+    id: str
+    capability_class: str
+    description: str
+    aliases: list[str]
+    implies: list[str]
+
+
+# -- operations ----------------------------------------------------------------------------
+class Health(Struct):
+    status: Literal["ok", "degraded"]
+    catalog_version: str
+    components: dict[str, str]
+
+
+class TokenIssueRequest(Struct):
+    name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class TokenOut(Struct):
+    token_id: str
+    tenant_id: str
+    name: str
+    created_at: str
+    token: str | None = None  # the plaintext, present only in the response that issued it

@@ -1,0 +1,92 @@
+"""Shared resources of one API worker, owned by the app's lifespan and kept on ``app.state``.
+
+The catalog snapshot is loaded into an in-memory DuckDB per worker process; handlers running in
+the thread pool each get their own cursor (a single connection would serialize them).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import httpx
+
+from byokvault.api.console.catalog_views import CatalogViews
+from byokvault.engine.catalog.load import Catalog
+from byokvault.engine.catalog.model import Model
+from byokvault.engine.catalog.store import open_catalog
+from byokvault.engine.paths import sql_text
+
+from .auth import TokenStore, load_or_create_admin_token
+from .metrics import Metrics
+from .settings import Settings
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    catalog: Catalog
+    con: duckdb.DuckDBPyConnection
+    views: CatalogViews
+    tokens: TokenStore
+    metrics: Metrics
+    http: httpx.AsyncClient
+    _local: threading.local = field(default_factory=threading.local)
+    _entries: dict[tuple[str, str], Model] = field(default_factory=dict)
+    _closures: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for provider, model in self.catalog.models():
+            key = (provider.id, model.id)
+            self._entries[key] = model
+            self._closures[key] = self.catalog.taxonomy.closure(model.capabilities)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor on the catalog database (never share one across threads)."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._local.cursor = self.con.cursor()
+        return cur
+
+    def rows(self, sql_file: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        cur = self.cursor().execute(sql_text(sql_file), params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def model_entry(self, provider_id: str, model_id: str) -> Model | None:
+        return self._entries.get((provider_id, model_id))
+
+    def capabilities_of(self, provider_id: str, model_id: str) -> frozenset[str]:
+        return self._closures.get((provider_id, model_id), frozenset())
+
+    def component_status(self) -> dict[str, str]:
+        """Each component's state for /healthz ("ok", or what is wrong)."""
+        return {"catalog": "ok"}
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        self.con.close()
+
+
+def open_resources(settings: Settings, metrics: Metrics) -> Resources:
+    """Everything a worker needs, built once at startup (blocking; run before serving)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    catalog, con = open_catalog(settings.catalog_dir, settings.data_dir / "snapshots")
+    admin_token = load_or_create_admin_token(settings.data_dir, settings.admin_token)
+    timeout = httpx.Timeout(
+        settings.upstream_timeout_s, connect=settings.upstream_connect_timeout_s
+    )
+    http = httpx.AsyncClient(
+        timeout=timeout, limits=httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    )
+    return Resources(
+        settings=settings,
+        catalog=catalog,
+        con=con,
+        views=CatalogViews(catalog, con),
+        tokens=TokenStore(settings.data_dir / "api_tokens.json", admin_token),
+        metrics=metrics,
+        http=http,
+    )
