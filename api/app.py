@@ -20,6 +20,7 @@ from byokvault.api.console.routes import STATE_KEY, console_router, template_con
 from .metrics import Metrics, MetricsMiddleware
 from .problems import EXCEPTION_HANDLERS
 from .routes.catalog import CatalogController, openai_models
+from .routes.credentials import CredentialController
 from .routes.ops import healthz, issue_token, list_tokens, metrics, revoke_token
 from .settings import Settings
 from .state import open_resources
@@ -27,6 +28,7 @@ from .state import open_resources
 API_VERSION = "1.0.0"
 ROUTE_HANDLERS = [
     CatalogController,
+    CredentialController,
     openai_models,
     healthz,
     metrics,

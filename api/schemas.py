@@ -102,3 +102,43 @@ class TokenOut(Struct):
     name: str
     created_at: str
     token: str | None = None  # the plaintext, present only in the response that issued it
+
+
+# -- credentials ---------------------------------------------------------------------------
+class CredentialCreate(Struct):
+    provider_id: Id
+    label: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    # The provider key. Write-only: no response ever contains it. Omit for a local endpoint.
+    secret: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)] | None = None
+    base_url: Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=2048)] | None = None
+
+
+class SecretRotate(Struct):
+    secret: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+
+
+class CredentialOut(Struct):
+    credential_id: str
+    tenant_id: str
+    provider_id: str
+    base_url: str | None
+    label: str
+    fingerprint: str | None  # "…abcd": the key's last four characters
+    status: str
+    status_reason: str | None
+    secret_version: int
+    created_at: str
+    updated_at: str
+    status_changed_at: str
+    last_checked_at: str | None
+
+
+class AccessEventOut(Struct):
+    event_id: str
+    at: datetime
+    actor: str
+    credential_id: str
+    purpose: str | None
+    call_id: str | None
+    result: str
+    detail: str | None

@@ -18,6 +18,7 @@ from byokvault.engine.catalog.load import Catalog
 from byokvault.engine.catalog.model import Model
 from byokvault.engine.catalog.store import open_catalog
 from byokvault.engine.paths import sql_text
+from byokvault.engine.vault.vault import Vault
 
 from .auth import TokenStore, load_or_create_admin_token
 from .metrics import Metrics
@@ -33,6 +34,7 @@ class Resources:
     tokens: TokenStore
     metrics: Metrics
     http: httpx.AsyncClient
+    vault: Vault
     _local: threading.local = field(default_factory=threading.local)
     _entries: dict[tuple[str, str], Model] = field(default_factory=dict)
     _closures: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
@@ -67,6 +69,7 @@ class Resources:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        self.vault.close()
         self.con.close()
 
 
@@ -89,4 +92,5 @@ def open_resources(settings: Settings, metrics: Metrics) -> Resources:
         tokens=TokenStore(settings.data_dir / "api_tokens.json", admin_token),
         metrics=metrics,
         http=http,
+        vault=Vault.open(settings.data_dir / "vault.duckdb", settings.data_dir / "vault.kek"),
     )
