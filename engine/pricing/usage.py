@@ -1,0 +1,198 @@
+"""The usage vocabulary: what one call consumed, as quantities per usage key.
+
+Key names and meaning follow the ``genai-prices`` ``Usage`` convention where it has one:
+
+* ``input_tokens`` counts ALL input tokens, including the cached (``cache_read_tokens``),
+  cache-written (``cache_write_tokens``, itself split into ``cache_write_5m_tokens`` and
+  ``cache_write_1h_tokens``) and audio/image/video parts; ``cache_audio_read_tokens`` is the part
+  of the cached tokens that is audio.
+* ``output_tokens`` counts ALL output tokens, including ``output_reasoning_tokens`` and the
+  audio/image parts.
+
+Keys it lacks are ours: per-image, per-second, per-minute, per-page, per-character and per-call
+quantities (``output_images``, ``output_video_seconds``, ``realtime_minutes``, ...).
+
+"Part of" is defined once here (``PARTS``), as genai-prices does: a token key is a set of
+attributes and a key is a part of every key whose attributes it includes. Pricing charges each
+token at the most specific priced key (see :mod:`.cost`), so a part is never charged twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from typing import Any
+
+# Token keys as attribute sets (direction, token type, modality, cache ttl). A key is a part of
+# another when its attributes include the other's. Mirrors genai-prices' unit dimensions.
+PARTS: dict[str, frozenset[str]] = {
+    "input_tokens": frozenset({"input"}),
+    "cache_read_tokens": frozenset({"input", "cache_read"}),
+    "cache_write_tokens": frozenset({"input", "cache_write"}),
+    "cache_write_5m_tokens": frozenset({"input", "cache_write", "ttl_5m"}),
+    "cache_write_1h_tokens": frozenset({"input", "cache_write", "ttl_1h"}),
+    "input_audio_tokens": frozenset({"input", "audio"}),
+    "cache_audio_read_tokens": frozenset({"input", "audio", "cache_read"}),
+    "input_image_tokens": frozenset({"input", "image"}),
+    "input_video_tokens": frozenset({"input", "video"}),
+    "output_tokens": frozenset({"output"}),
+    "output_reasoning_tokens": frozenset({"output", "reasoning"}),
+    "output_audio_tokens": frozenset({"output", "audio"}),
+    "output_image_tokens": frozenset({"output", "image"}),
+}
+
+# Parts that, when the model has no price of their own, are charged at their whole's rate.
+# Only where that can never undercharge: reasoning tokens ARE output tokens (OpenAI bills them at
+# the output rate); a cache read without a discount is an ordinary input token; the 5-minute
+# cache-write split has no dimension of its own (it is the default cache-write rate). Every other
+# part (audio, image, video, cache writes, 1-hour writes) costs more than its whole at most
+# providers, so using it without a price of its own is an UnpricedError (fail closed).
+FALLS_BACK_TO_WHOLE: frozenset[str] = frozenset(
+    {"output_reasoning_tokens", "cache_read_tokens", "cache_write_5m_tokens"}
+)
+
+# Quantities that need not be whole numbers (durations); every other key counts things.
+FRACTIONAL_KEYS: frozenset[str] = frozenset(
+    {"input_audio_seconds", "output_audio_seconds", "output_video_seconds", "realtime_minutes"}
+)
+
+
+class UsageError(ValueError):
+    """A usage that cannot have happened (negative, a part larger than its whole, bad type)."""
+
+
+def strict_wholes(key: str) -> tuple[str, ...]:
+    """The keys ``key`` is a strict part of, most specific first."""
+    attrs = PARTS.get(key)
+    if attrs is None:
+        return ()
+    wholes = [k for k, a in PARTS.items() if k != key and a < attrs]
+    return tuple(sorted(wholes, key=lambda k: -len(PARTS[k])))
+
+
+def strict_parts(key: str) -> tuple[str, ...]:
+    """The keys that are strict parts of ``key``."""
+    attrs = PARTS.get(key)
+    if attrs is None:
+        return ()
+    return tuple(k for k, a in PARTS.items() if k != key and attrs < a)
+
+
+def depth(key: str) -> int:
+    """How specific a key is: parts are deeper than their wholes; independent keys are 1."""
+    return len(PARTS.get(key, ("x",)))
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What one call consumed. Absent quantities are 0; ``requests`` is 1 (one call)."""
+
+    input_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    input_audio_tokens: int = 0
+    cache_audio_read_tokens: int = 0
+    input_image_tokens: int = 0
+    input_video_tokens: int = 0
+    output_tokens: int = 0
+    output_reasoning_tokens: int = 0
+    output_audio_tokens: int = 0
+    output_image_tokens: int = 0
+    embedding_tokens: int = 0
+    input_characters: int = 0
+    input_document_pages: int = 0
+    input_images: int = 0
+    output_images: int = 0
+    input_audio_seconds: Decimal | int = 0
+    output_audio_seconds: Decimal | int = 0
+    output_video_seconds: Decimal | int = 0
+    realtime_minutes: Decimal | int = 0
+    web_searches: int = 0
+    tool_calls: int = 0
+    requests: int = 1
+
+    def __post_init__(self) -> None:
+        for key in USAGE_KEYS:
+            value = getattr(self, key)
+            if type(value) is int:
+                if value < 0:
+                    raise UsageError(f"{key} is negative ({value})")
+            else:
+                object.__setattr__(self, key, _checked_number(key, value))
+        _check_parts(self)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Usage:
+        """A usage from JSON-like data; unknown keys and non-numbers are errors naming the key."""
+        if not isinstance(data, Mapping):
+            raise UsageError(f"usage must be an object of quantities, got {type(data).__name__}")
+        unknown = sorted(set(data) - KEY_SET)
+        if unknown:
+            raise UsageError(f"unknown usage key(s): {', '.join(map(str, unknown))}")
+        values = {k: v for k, v in data.items() if v is not None}
+        return cls(**values)
+
+    def quantities(self) -> dict[str, Decimal | int]:
+        """The non-zero quantities by key (``requests`` included)."""
+        out: dict[str, Decimal | int] = {}
+        for key in USAGE_KEYS:
+            value = getattr(self, key)
+            if value:
+                out[key] = value
+        return out
+
+    def as_dict(self) -> dict[str, Decimal | int]:
+        return {key: getattr(self, key) for key in USAGE_KEYS}
+
+
+USAGE_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Usage))
+KEY_SET: frozenset[str] = frozenset(USAGE_KEYS)
+# For validation: every token key with the keys that are strict parts of it.
+_PART_CHECKS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
+    (key, strict_parts(key)) for key in sorted(PARTS, key=lambda k: -len(PARTS[k]))
+)
+
+
+def _checked_number(key: str, value: object) -> Decimal | int:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | float):
+        raise UsageError(f"{key} must be a number, got {type(value).__name__}")
+    number = Decimal(repr(value)) if isinstance(value, float) else value
+    if isinstance(number, Decimal) and not number.is_finite():
+        raise UsageError(f"{key} must be finite, got {value}")
+    if number < 0:
+        raise UsageError(f"{key} is negative ({value})")
+    if key in FRACTIONAL_KEYS:
+        return int(number) if number == int(number) else Decimal(number)
+    if number != int(number):
+        raise UsageError(f"{key} counts whole units, got {value}")
+    return int(number)
+
+
+def _check_parts(usage: Usage) -> None:
+    """Each whole must hold its parts: the genai-prices leaf computation with every key, where a
+    negative leaf means the parts add up to more than the whole."""
+    if not (usage.input_tokens or usage.output_tokens or _any_part(usage)):
+        return
+    leaves: dict[str, Decimal | int] = {}
+    for key, parts in _PART_CHECKS:
+        whole = getattr(usage, key)
+        leaf = whole - sum(leaves[p] for p in parts)
+        if leaf < 0:
+            raise UsageError(_overflow_message(usage, key, parts))
+        leaves[key] = leaf
+
+
+def _any_part(usage: Usage) -> bool:
+    return any(getattr(usage, key) for key in PARTS)
+
+
+def _overflow_message(usage: Usage, key: str, parts: tuple[str, ...]) -> str:
+    whole = getattr(usage, key)
+    for part in parts:
+        if getattr(usage, part) > whole:
+            return f"impossible usage: {part} ({getattr(usage, part)}) exceeds {key} ({whole})"
+    named = ", ".join(f"{p}={getattr(usage, p)}" for p in parts if getattr(usage, p))
+    return f"impossible usage: the parts of {key} ({named}) add up to more than {key} ({whole})"
