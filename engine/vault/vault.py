@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import crypto
 from .clock import now
@@ -25,9 +26,12 @@ from .errors import (
     DecryptFailed,
     VaultInputError,
 )
-from .model import PLATFORM_TENANT, AccessEvent, AccessResult, Credential, Status
+from .model import PLATFORM_TENANT, AccessEvent, AccessResult, Credential, HealthEvent, Status
 from .secret import Secret
 from .store import DuckDBVaultRepository, Reencrypted, SealedSecret, VaultRepository
+
+if TYPE_CHECKING:
+    from .resolve import Resolution
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +174,49 @@ class Vault:
 
     def set_status(self, credential_id: str, status: Status, reason: str | None) -> None:
         self.repo.set_status(credential_id, Status(status), reason, now())
+
+    def record_call_failure(
+        self, credential_id: str, http_status: int | None, api_style: str = ""
+    ) -> Status:
+        """Learn a credential's status from a real call's failure (see ``health.classify``)."""
+        from .health import record_call_failure
+
+        return record_call_failure(self, credential_id, http_status, api_style)
+
+    def health_history(
+        self, tenant_id: str, credential_id: str, limit: int = 20
+    ) -> list[HealthEvent]:
+        self._credential(tenant_id, credential_id)
+        return self.repo.health_events(credential_id, limit)
+
+    def access_log(
+        self, tenant_id: str, credential_id: str | None = None, limit: int = 100
+    ) -> list[AccessEvent]:
+        check_id("tenant_id", tenant_id, allow_platform=True)
+        return self.repo.access_log(tenant_id, credential_id, limit)
+
+    def resolve(
+        self,
+        tenant_id: str,
+        provider_id: str,
+        call_id: str,
+        *,
+        allow_platform_fallback: bool,
+        provider_kind: str = "cloud",
+        actor: str = "resolver",
+    ) -> Resolution:
+        """Which credential answers this call (see ``resolve.resolve``)."""
+        from .resolve import resolve
+
+        return resolve(
+            self,
+            tenant_id,
+            provider_id,
+            call_id,
+            allow_platform_fallback=allow_platform_fallback,
+            provider_kind=provider_kind,
+            actor=actor,
+        )
 
     def _credential(self, tenant_id: str, credential_id: str) -> Credential:
         check_id("tenant_id", tenant_id, allow_platform=True)

@@ -153,3 +153,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?);
 -- name: alerts
 SELECT alert_id, occurred_at, rule_id, severity, tenant_id, credential_id, call_id, message
 FROM vault_alerts WHERE (? IS NULL OR tenant_id = ?) ORDER BY occurred_at DESC, alert_id LIMIT ?;
+
+-- name: catalog_endpoints
+-- Run against the catalog's DuckDB (engine/catalog/store.py), not the vault file.
+SELECT provider_id, api_style, base_url FROM providers ORDER BY provider_id;

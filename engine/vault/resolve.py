@@ -1,0 +1,197 @@
+"""Credential resolution: for one call, walk the tiers in order — the tenant's own key, then
+the platform key where the caller's policy allows it, then a local endpoint (no key) — and
+record one resolution row per call (tiers tried, credential used, why others were skipped, fund
+source). The ledger joins on ``call_id``. Policy is the caller's: this module reads no rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .clock import now
+from .errors import DecryptFailed, NoCredential, VaultInputError
+from .model import (
+    PLATFORM_TENANT,
+    Credential,
+    FundSource,
+    ResolutionRecord,
+    Status,
+    TierAttempt,
+)
+from .secret import Secret
+from .vault import Vault, check_id
+
+# A key never checked yet is worth trying; one the last check found broken is not.
+USABLE = (Status.active, Status.unknown)
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The answer for one call. ``secret`` is None for a local endpoint or when nothing
+    resolved; ``base_url`` is the credential's own endpoint (None: use the catalog's)."""
+
+    record: ResolutionRecord
+    secret: Secret | None
+    base_url: str | None
+
+    @property
+    def credential_id(self) -> str | None:
+        return self.record.credential_id
+
+    @property
+    def fund_source(self) -> FundSource:
+        return self.record.fund_source
+
+
+def ordered_candidates(credentials: Iterable[Credential]) -> list[Credential]:
+    """Usable first (active before unknown), newest first within each; unusable last."""
+    rank = {Status.active: 0, Status.unknown: 1}
+    return sorted(
+        credentials,
+        key=lambda c: (rank.get(c.status, 2), -c.created_at.timestamp(), c.credential_id),
+    )
+
+
+def skip_reason(credential: Credential) -> str | None:
+    if credential.status not in USABLE:
+        detail = f": {credential.status_reason}" if credential.status_reason else ""
+        return f"status {credential.status}{detail}"
+    return None
+
+
+def resolve(
+    vault: Vault,
+    tenant_id: str,
+    provider_id: str,
+    call_id: str,
+    *,
+    allow_platform_fallback: bool,
+    provider_kind: str = "cloud",
+    actor: str = "resolver",
+) -> Resolution:
+    """Resolve the credential for one call and record the resolution row.
+
+    Raises ``NoCredential`` (after recording a row with fund source ``none``) when no tier can
+    serve the call.
+    """
+    check_id("tenant_id", tenant_id)  # the platform tenant never makes calls of its own
+    check_id("provider_id", provider_id)
+    check_id("call_id", call_id)
+    if vault.repo.resolution(call_id) is not None:
+        raise VaultInputError("call_id", f"{call_id!r} was already resolved")
+    attempts: list[TierAttempt] = []
+    tiers: list[tuple[str, Sequence[Credential] | None, str]] = [
+        ("tenant", vault.repo.credentials(tenant_id, provider_id), "tenant has no credential"),
+        (
+            "platform",
+            vault.repo.credentials(PLATFORM_TENANT, provider_id)
+            if allow_platform_fallback
+            else None,
+            "platform has no credential",
+        ),
+    ]
+    for tier, credentials, empty_reason in tiers:
+        if credentials is None:
+            attempts.append(TierAttempt(tier, None, "skipped", "policy disallows platform key"))
+            continue
+        found = _try_tier(vault, tier, credentials, empty_reason, call_id, actor, attempts)
+        if found is not None:
+            credential, secret = found
+            source = _fund_source(tier, credential)
+            return _record(
+                vault, tenant_id, provider_id, call_id, credential, source, attempts, secret
+            )
+    if provider_kind == "local":
+        attempts.append(TierAttempt("local", None, "used", "local provider needs no key"))
+        return _record(
+            vault, tenant_id, provider_id, call_id, None, FundSource.local, attempts, None
+        )
+    _record(vault, tenant_id, provider_id, call_id, None, FundSource.none, attempts, None)
+    reasons = "; ".join(f"{a.tier}: {a.reason}" for a in attempts)
+    raise NoCredential(f"no credential for {provider_id} (call {call_id}): {reasons}")
+
+
+def _try_tier(
+    vault: Vault,
+    tier: str,
+    credentials: Sequence[Credential],
+    empty_reason: str,
+    call_id: str,
+    actor: str,
+    attempts: list[TierAttempt],
+) -> tuple[Credential, Secret | None] | None:
+    if not credentials:
+        attempts.append(TierAttempt(tier, None, "skipped", empty_reason))
+        return None
+    for credential in ordered_candidates(credentials):
+        reason = skip_reason(credential)
+        if reason is not None:
+            attempts.append(TierAttempt(tier, credential.credential_id, "skipped", reason))
+            continue
+        if not credential.has_secret:
+            attempts.append(
+                TierAttempt(tier, credential.credential_id, "used", "local endpoint, no key")
+            )
+            return credential, None
+        try:
+            secret = vault.decrypt_for_call(
+                credential.tenant_id,
+                credential.credential_id,
+                purpose="call",
+                call_id=call_id,
+                actor=actor,
+            )
+        except DecryptFailed:
+            attempts.append(
+                TierAttempt(tier, credential.credential_id, "skipped", "decrypt failed")
+            )
+            continue
+        attempts.append(
+            TierAttempt(tier, credential.credential_id, "used", f"status {credential.status}")
+        )
+        return credential, secret
+    return None
+
+
+def _fund_source(tier: str, credential: Credential) -> FundSource:
+    if not credential.has_secret:
+        return FundSource.local
+    return FundSource.platform if tier == "platform" else FundSource.byok
+
+
+def _record(
+    vault: Vault,
+    tenant_id: str,
+    provider_id: str,
+    call_id: str,
+    credential: Credential | None,
+    fund_source: FundSource,
+    attempts: list[TierAttempt],
+    secret: Secret | None,
+) -> Resolution:
+    record = ResolutionRecord(
+        call_id,
+        now(),
+        tenant_id,
+        provider_id,
+        credential.credential_id if credential else None,
+        fund_source,
+        attempts,
+    )
+    vault.repo.insert_resolution(record)
+    return Resolution(record, secret, credential.base_url if credential else None)
+
+
+def fund_sources(vault: Vault, tenant_id: str) -> dict[str, frozenset[str]]:
+    """Providers each fund source could pay for, for routing's ``FundSources``: ``byok`` where
+    the tenant has a usable key, ``platform`` where the platform has one, ``local`` where the
+    tenant configured a local endpoint. Policy (whether platform may pay) stays the caller's."""
+    check_id("tenant_id", tenant_id)
+    own = [c for c in vault.repo.credentials(tenant_id) if c.status in USABLE]
+    platform = [c for c in vault.repo.credentials(PLATFORM_TENANT) if c.status in USABLE]
+    return {
+        "byok": frozenset(c.provider_id for c in own if c.has_secret),
+        "platform": frozenset(c.provider_id for c in platform if c.has_secret),
+        "local": frozenset(c.provider_id for c in own if not c.has_secret),
+    }
