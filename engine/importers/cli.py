@@ -45,6 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SOURCE=FILE_OR_URL",
         help="read SOURCE from a file or another URL instead of sources.yaml (repeatable)",
     )
+    p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        choices=IMPORTERS,
+        metavar="SOURCE",
+        help="sync only these sources (repeatable; default: every live source)",
+    )
     p.set_defaults(func=_sync)
 
 
@@ -80,6 +88,8 @@ def _sync(args: argparse.Namespace) -> int:
             print(f"error: --from expects SOURCE=FILE_OR_URL, got {item!r}", file=sys.stderr)
             return 2
         locations[name] = location
+    if args.only:
+        locations = {name: locations[name] for name in args.only if name in locations}
     ok = run_imports(
         args.catalog, locations, dry_run=args.dry_run, report_path=args.report, out=sys.stdout
     )

@@ -25,6 +25,7 @@ from ..catalog.model import (
 UNDATED = datetime(1970, 1, 1, tzinfo=UTC)
 
 PER_MILLION = Decimal(1_000_000)
+MAX_PLACES = 18  # the snapshot stores DECIMAL(38, 18); a longer amount is not stored exactly
 _ID_RE = re.compile(ID_PATTERN)
 _BAD_ID_CHARS = re.compile(r"[^a-z0-9._:/@+-]+")
 
@@ -144,6 +145,20 @@ class ImportResult:
             provenance=self.provenance(),
         )
 
+    def try_row(
+        self,
+        dimension: str,
+        amount: Decimal,
+        conditions: Conditions | None = None,
+        effective_from: datetime = UNDATED,
+    ) -> PriceRow | None:
+        """A row, or None (counted) when the amount cannot be stored exactly: more than the
+        snapshot's 18 decimal places (float noise in the source, e.g. 2.8333333333333e-10)."""
+        if -plain(amount).as_tuple().exponent > MAX_PLACES:  # type: ignore[operator]
+            self.skipped[f"amount with more than {MAX_PLACES} decimal places ({dimension})"] += 1
+            return None
+        return self.row(dimension, amount, conditions, effective_from)
+
     def provider(self, provider_id: str, source_name: str) -> ProviderDraft:
         draft = self.providers.get(provider_id)
         if draft is None:
@@ -154,6 +169,15 @@ class ImportResult:
     def add_model(self, draft: ModelDraft) -> ModelDraft:
         """Add a model; a second entry for the same id merges into the first (aliases, rows
         with new series), so two source names for one model never yield two models."""
+        if draft.mode == Mode.embedding:
+            # Embedding models are billed on embedding_tokens in this catalog (units.yaml),
+            # whatever the source calls them (genai-prices and LiteLLM say input tokens).
+            draft.prices = [
+                r.model_copy(update={"dimension": "embedding_tokens"})
+                if r.dimension == "input_tokens"
+                else r
+                for r in draft.prices
+            ]
         existing = self.models.get(draft.key)
         if existing is None:
             self.models[draft.key] = draft

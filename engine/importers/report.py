@@ -122,7 +122,8 @@ def _conflict_section(conflicts: list[Conflict]) -> list[str]:
     lines = ["", "### Conflicts by source pair", "", "| winner | other | conflicts |"]
     lines.append("| --- | --- | ---: |")
     lines += [f"| {w} | {o} | {n} |" for (w, o), n in by_pair.most_common()]
-    biggest = sorted(conflicts, key=lambda c: -abs(c.pct or Decimal(10**6)))
+    unbounded = Decimal(10**9)  # a winner of 0 makes any difference infinitely large
+    biggest = sorted(conflicts, key=lambda c: -abs(c.pct if c.pct is not None else unbounded))
     shown = biggest[:MAX_CONFLICT_ROWS]
     lines += [
         "",
