@@ -228,9 +228,9 @@ def _split_key(key: str, provider: str) -> tuple[str, str | None, str | None, st
     if len(parts) > 1 and parts[0] in prefixes:
         parts = parts[1:]
     region = quality = size = None
-    if len(parts) > 1 and provider in ("bedrock", "bedrock_converse", "bedrock_mantle", "azure"):
-        if _REGION.match(parts[0]):
-            region, parts = parts[0], parts[1:]
+    regional = provider in ("bedrock", "bedrock_converse", "bedrock_mantle", "azure")
+    if regional and len(parts) > 1 and _REGION.match(parts[0]):
+        region, parts = parts[0], parts[1:]
     if len(parts) > 2 and _QUALITY.match(parts[0]) and _SIZE.match(parts[1]):
         quality = parts[0]
         w, h = _SIZE.match(parts[1]).groups()  # type: ignore[union-attr]
