@@ -257,6 +257,12 @@ class Snapshot:
     manifest: dict[str, object]
 
 
+def read_snapshot(path: Path) -> Snapshot:
+    """A snapshot directory already written (its manifest names its version)."""
+    manifest = json.loads((path / "manifest.json").read_text())
+    return Snapshot(str(manifest["catalog_version"]), path, manifest)
+
+
 def write_snapshot(catalog: Catalog, out_dir: Path) -> Snapshot:
     """Write ``out_dir/<version>/``; an existing complete snapshot of that version is reused.
 
@@ -266,7 +272,7 @@ def write_snapshot(catalog: Catalog, out_dir: Path) -> Snapshot:
     version = catalog.version
     final = out_dir / version
     if (final / "manifest.json").is_file():
-        return Snapshot(version, final, json.loads((final / "manifest.json").read_text()))
+        return read_snapshot(final)
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=out_dir))
     try:

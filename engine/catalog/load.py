@@ -1,16 +1,19 @@
 """Load a catalog directory: parse every file, validate each strictly, then check the rules that
 span files (registries, sort order, duplicates). All problems are collected and raised together;
-a catalog with any problem loads nothing."""
+a catalog with any problem loads nothing.
+
+Speed: files are parsed with the fast reader into plain data and validated; only a file with a
+problem is re-read with the position-keeping reader, to say file:line:column for each problem.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -23,11 +26,19 @@ from .model import (
     Unit,
     UnitRegistry,
 )
-from .yamlio import InputError, Problem, problem_at, problems_from_validation, read_yaml, to_plain
+from .yamlio import InputError, Problem, load_plain, parse_yaml, problem_at, to_plain
 
 UNITS_FILE = "units.yaml"
 CAPABILITIES_FILE = "capabilities.yaml"
 PROVIDERS_DIR = "providers"
+
+# Bump when the snapshot's tables change shape or meaning: it is part of every version, so a
+# snapshot written by older code is never reused for the same YAML.
+SNAPSHOT_FORMAT = 1
+
+# A problem before it is located: where in the document (a pydantic-style loc), and what.
+Issue = tuple[list[str | int], str]
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -87,17 +98,33 @@ class Taxonomy:
 
 @dataclass(frozen=True)
 class Catalog:
+    """A validated catalog. ``providers`` may be loaded on first use (a snapshot of the same
+    files was already built and verified, see ``store.build``)."""
+
     root: Path
     units: dict[str, Unit]
     taxonomy: Taxonomy
-    providers: tuple[Provider, ...]
+    _providers: tuple[Provider, ...] | None = field(repr=False)
     _unit_registry: UnitRegistry = field(repr=False)
     _capability_file: CapabilityTaxonomy = field(repr=False)
+    _known_version: str | None = field(default=None, repr=False)
+
+    @cached_property
+    def providers(self) -> tuple[Provider, ...]:
+        if self._providers is not None:
+            return self._providers
+        full = load_catalog(self.root)
+        if full.version != self.version:
+            message = f"the catalog changed on disk since version {self.version} was opened"
+            raise InputError([Problem(str(self.root), 1, 1, "", message)])
+        return full.providers
 
     @cached_property
     def version(self) -> str:
         """Content hash of the validated catalog: same content, same version, on any machine."""
-        digest = hashlib.sha256()
+        if self._known_version is not None:
+            return self._known_version
+        digest = hashlib.sha256(f"snapshot-format-{SNAPSHOT_FORMAT}\n".encode())
         for part in (self._unit_registry, self._capability_file, *self.providers):
             digest.update(_canonical(part))
             digest.update(b"\n")
@@ -116,17 +143,9 @@ class Catalog:
 
 
 def _canonical(obj: BaseModel) -> bytes:
-    data = obj.model_dump(mode="json", by_alias=True, exclude={"schema_"})
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _validate(model: type[BaseModel], doc: Any, file: str) -> tuple[Any, list[Problem]]:
-    if not isinstance(doc, dict):
-        return None, [Problem(file, 1, 1, "", "the file must hold a mapping at the top level")]
-    try:
-        return model.model_validate(to_plain(doc)), []
-    except ValidationError as exc:
-        return None, problems_from_validation(exc, doc, file)
+    """Validated content as JSON: fields in declaration order, so key order and formatting of
+    the YAML (and its comments) do not change it."""
+    return obj.model_dump_json(by_alias=True, exclude={"schema_"}).encode()
 
 
 def display_path(path: Path, root: Path) -> str:
@@ -137,161 +156,203 @@ def display_path(path: Path, root: Path) -> str:
         return str(path)
 
 
+def _validate_plain(
+    model: type[M], data: Any, check: Callable[[M], list[Issue]]
+) -> tuple[M | None, list[Issue]]:
+    if not isinstance(data, dict):
+        return None, [([], "the file must hold a mapping at the top level")]
+    try:
+        obj = model.model_validate(data)
+    except ValidationError as exc:
+        return None, [(list(e["loc"]), e["msg"]) for e in exc.errors(include_url=False)]
+    return obj, check(obj)
+
+
+def read_validated(
+    path: Path, name: str, model: type[M], check: Callable[[M], list[Issue]] = lambda _: []
+) -> tuple[M | None, list[Problem]]:
+    """Read one file as ``model`` and run ``check`` on it: the object, or the located problems.
+
+    The fast reader and plain validation come first; a file with any problem is read again
+    keeping positions, and validated again from that reading (which also settles anything the
+    fast reader left out), so each problem gets its file:line:column.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(name, 1, 1, "", f"cannot read file: {exc}")]
+    try:
+        obj, issues = _validate_plain(model, load_plain(text, name), check)
+        if obj is not None and not issues:
+            return obj, []
+        doc = parse_yaml(text, name)
+    except InputError as exc:  # a YAML syntax error, already located
+        return None, exc.problems
+    obj, issues = _validate_plain(model, to_plain(doc), check)
+    problems = [problem_at(doc, loc, name, message) for loc, message in issues]
+    return (obj if not problems else None), problems
+
+
 def load_catalog(root: Path) -> Catalog:
     """Load and validate a catalog directory, or raise InputError listing every problem."""
     root = root.resolve()
-    problems: list[Problem] = []
-    if not root.is_dir():
-        raise InputError([Problem(str(root), 1, 1, "", "catalog directory does not exist")])
-
-    units_name = display_path(root / UNITS_FILE, root)
-    units_doc = read_yaml(root / UNITS_FILE, units_name)
-    registry, found = _validate(UnitRegistry, units_doc, units_name)
-    problems += found
-    caps_name = display_path(root / CAPABILITIES_FILE, root)
-    caps_doc = read_yaml(root / CAPABILITIES_FILE, caps_name)
-    cap_file, found = _validate(CapabilityTaxonomy, caps_doc, caps_name)
-    problems += found
-
-    units: dict[str, Unit] = {}
-    if registry is not None:
-        problems += _check_units(registry, units_doc, units_name)
-        units = {u.id: u for u in registry.units}
-    capabilities: dict[str, Capability] = {}
-    if cap_file is not None:
-        problems += _check_taxonomy(cap_file, caps_doc, caps_name)
-        capabilities = {c.id: c for c in cap_file.capabilities}
+    registry, cap_file, problems = _load_registries(root)
+    units = {u.id: u for u in registry.units} if registry else None
+    capabilities = {c.id: c for c in cap_file.capabilities} if cap_file else None
 
     providers: list[Provider] = []
     provider_files = sorted((root / PROVIDERS_DIR).glob("*.yaml"))
     if not provider_files:
-        problems.append(
-            Problem(display_path(root / PROVIDERS_DIR, root), 1, 1, "", "no provider files")
-        )
+        name = display_path(root / PROVIDERS_DIR, root)
+        problems.append(Problem(name, 1, 1, "", "no provider files"))
     for path in provider_files:
-        name = display_path(path, root)
-        try:
-            doc = read_yaml(path, name)
-        except InputError as exc:
-            problems += exc.problems
-            continue
-        provider, found = _validate(Provider, doc, name)
+
+        def check(provider: Provider, stem: str = path.stem) -> list[Issue]:
+            return _check_provider(provider, stem, units, capabilities)
+
+        provider, found = read_validated(path, display_path(path, root), Provider, check)
         problems += found
         if provider is not None:
-            problems += _check_provider(provider, path.stem, doc, name, units, capabilities)
             providers.append(provider)
 
     if problems:
         raise InputError(problems)
+    return _catalog(root, registry, cap_file, tuple(providers))
+
+
+def lazy_catalog(root: Path, version: str) -> Catalog:
+    """The catalog of ``root`` whose files were already validated as ``version``: registries
+    now, providers on first use (and checked to still be ``version`` then)."""
+    root = root.resolve()
+    registry, cap_file, problems = _load_registries(root)
+    if problems:
+        raise InputError(problems)
+    return _catalog(root, registry, cap_file, None, version)
+
+
+def _catalog(
+    root: Path,
+    registry: UnitRegistry | None,
+    cap_file: CapabilityTaxonomy | None,
+    providers: tuple[Provider, ...] | None,
+    version: str | None = None,
+) -> Catalog:
     assert registry is not None and cap_file is not None
     return Catalog(
         root=root,
-        units=units,
-        taxonomy=Taxonomy(capabilities),
-        providers=tuple(providers),
+        units={u.id: u for u in registry.units},
+        taxonomy=Taxonomy({c.id: c for c in cap_file.capabilities}),
+        _providers=providers,
         _unit_registry=registry,
         _capability_file=cap_file,
+        _known_version=version,
     )
 
 
-def _check_units(registry: UnitRegistry, doc: Any, file: str) -> list[Problem]:
-    problems = []
+def _load_registries(
+    root: Path,
+) -> tuple[UnitRegistry | None, CapabilityTaxonomy | None, list[Problem]]:
+    if not root.is_dir():
+        raise InputError([Problem(str(root), 1, 1, "", "catalog directory does not exist")])
+    units_path, caps_path = root / UNITS_FILE, root / CAPABILITIES_FILE
+    registry, problems = read_validated(
+        units_path, display_path(units_path, root), UnitRegistry, _check_units
+    )
+    cap_file, found = read_validated(
+        caps_path, display_path(caps_path, root), CapabilityTaxonomy, _check_taxonomy
+    )
+    return registry, cap_file, problems + found
+
+
+def _check_units(registry: UnitRegistry) -> list[Issue]:
+    issues: list[Issue] = []
     seen: set[str] = set()
     for i, unit in enumerate(registry.units):
         if unit.id in seen:
-            problems.append(
-                problem_at(doc, ["units", i, "id"], file, f"duplicate unit {unit.id!r}")
-            )
+            issues.append((["units", i, "id"], f"duplicate unit {unit.id!r}"))
         seen.add(unit.id)
-    return problems
+    return issues
 
 
-def _check_taxonomy(tax: CapabilityTaxonomy, doc: Any, file: str) -> list[Problem]:
-    problems = []
+def _check_taxonomy(tax: CapabilityTaxonomy) -> list[Issue]:
+    issues: list[Issue] = []
     ids = [c.id for c in tax.capabilities]
     known = set(ids)
-    if ids != sorted(ids):
-        first = next(i for i, (a, b) in enumerate(zip(ids, sorted(ids), strict=True)) if a != b)
-        problems.append(
-            problem_at(
-                doc, ["capabilities", first, "id"], file, "capabilities must be sorted by id"
+    for i in range(1, len(ids)):
+        if ids[i] <= ids[i - 1]:
+            what = "duplicate capability" if ids[i] == ids[i - 1] else "capabilities not sorted"
+            issues.append(
+                (["capabilities", i, "id"], f"{what}: {ids[i]!r} comes after {ids[i - 1]!r}")
             )
-        )
     for i, cap in enumerate(tax.capabilities):
         loc: list[str | int] = ["capabilities", i]
         parent = cap.id.rpartition(".")[0]
-        if ids.count(cap.id) > 1:
-            problems.append(problem_at(doc, [*loc, "id"], file, f"duplicate capability {cap.id!r}"))
         if parent and parent not in known:
-            problems.append(
-                problem_at(doc, [*loc, "id"], file, f"parent {parent!r} is not defined")
-            )
+            issues.append(([*loc, "id"], f"parent {parent!r} is not defined"))
         if not parent and cap.class_ is None:
-            problems.append(problem_at(doc, loc, file, "a root capability needs a class"))
+            issues.append((loc, "a root capability needs a class"))
         for j, implied in enumerate(cap.implies):
             if implied not in known:
-                problems.append(
-                    problem_at(doc, [*loc, "implies", j], file, f"unknown capability {implied!r}")
-                )
-    return problems
+                issues.append(([*loc, "implies", j], f"unknown capability {implied!r}"))
+    return issues
 
 
 def _check_provider(
     provider: Provider,
     stem: str,
-    doc: Any,
-    file: str,
-    units: dict[str, Unit],
-    capabilities: dict[str, Capability],
-) -> list[Problem]:
-    problems = []
+    units: dict[str, Unit] | None,
+    capabilities: dict[str, Capability] | None,
+) -> list[Issue]:
+    """Rules beyond one object's fields. ``units``/``capabilities`` are None when their file is
+    broken: references to them are not checked then (that file's problems are reported)."""
+    issues: list[Issue] = []
     if provider.id != stem:
-        problems.append(problem_at(doc, ["id"], file, f"provider id must match file name {stem!r}"))
+        issues.append((["id"], f"provider id must match file name {stem!r}"))
     model_ids = [m.id for m in provider.models]
     for i in range(1, len(model_ids)):
         if model_ids[i] <= model_ids[i - 1]:
             what = "duplicate model id" if model_ids[i] == model_ids[i - 1] else "models not sorted"
             msg = f"{what}: {model_ids[i]!r} comes after {model_ids[i - 1]!r}"
-            problems.append(problem_at(doc, ["models", i, "id"], file, msg))
+            issues.append((["models", i, "id"], msg))
     names: dict[str, int] = {mid: i for i, mid in enumerate(model_ids)}
     for i, model in enumerate(provider.models):
         for j, alias in enumerate(model.aliases):
             owner = names.setdefault(alias, i)
             if owner != i:
                 msg = f"alias {alias!r} already names model {model_ids[owner]!r}"
-                problems.append(problem_at(doc, ["models", i, "aliases", j], file, msg))
-        problems += _check_model(model, ["models", i], doc, file, units, capabilities)
-    return problems
+                issues.append((["models", i, "aliases", j], msg))
+        issues += _check_model(model, ["models", i], units, capabilities)
+    return issues
 
 
 def _check_model(
     model: Model,
     loc: list[str | int],
-    doc: Any,
-    file: str,
-    units: dict[str, Unit],
-    capabilities: dict[str, Capability],
-) -> list[Problem]:
-    problems = []
+    units: dict[str, Unit] | None,
+    capabilities: dict[str, Capability] | None,
+) -> list[Issue]:
+    issues: list[Issue] = []
     for j, cap in enumerate(model.capabilities):
-        if cap not in capabilities:
+        if capabilities is not None and cap not in capabilities:
             msg = f"unknown capability {cap!r} (see capabilities.yaml)"
-            problems.append(problem_at(doc, [*loc, "capabilities", j], file, msg))
-    seen: set[tuple[str, str, str]] = set()
+            issues.append(([*loc, "capabilities", j], msg))
+    seen: set[tuple[str, str, object]] = set()
     for k, row in enumerate(model.prices):
         row_loc = [*loc, "prices", k]
+        key = (*row.series_key(), row.effective_from)
+        if key in seen:
+            msg = "duplicate price row: same dimension, conditions and effective_from"
+            issues.append(([*row_loc, "effective_from"], msg))
+        seen.add(key)
+        if units is None:
+            continue
         unit = units.get(row.dimension)
         if unit is None:
             msg = f"unknown dimension {row.dimension!r} (see units.yaml)"
-            problems.append(problem_at(doc, [*row_loc, "dimension"], file, msg))
+            issues.append(([*row_loc, "dimension"], msg))
             continue
         for qualifier in ("image_size", "image_quality", "video_resolution"):
             if getattr(row.conditions, qualifier) is not None and qualifier not in unit.qualifiers:
                 msg = f"dimension {row.dimension!r} is not priced by {qualifier}"
-                problems.append(problem_at(doc, [*row_loc, "conditions", qualifier], file, msg))
-        key = (*row.series_key(), row.effective_from.isoformat())
-        if key in seen:
-            msg = "duplicate price row: same dimension, conditions and effective_from"
-            problems.append(problem_at(doc, [*row_loc, "effective_from"], file, msg))
-        seen.add(key)
-    return problems
+                issues.append(([*row_loc, "conditions", qualifier], msg))
+    return issues

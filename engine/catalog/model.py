@@ -13,6 +13,7 @@ import json
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, localcontext
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -42,6 +43,13 @@ MAX_INTEGER_DIGITS = MAX_PRECISION - MAX_SCALE
 
 
 def _fits_snapshot(value: Decimal) -> Decimal:
+    exponent = value.as_tuple().exponent
+    if (
+        isinstance(exponent, int)
+        and exponent >= -MAX_SCALE
+        and value.adjusted() < MAX_INTEGER_DIGITS
+    ):
+        return value  # the common case, decided without a wider context
     if value.adjusted() >= MAX_INTEGER_DIGITS:
         raise ValueError(f"amount has more than {MAX_INTEGER_DIGITS} digits before the point")
     with localcontext(prec=2 * MAX_PRECISION):
@@ -240,6 +248,12 @@ class PriceRow(Strict):
 
     def series_key(self) -> tuple[str, str]:
         """Rows with the same series key form one price history, ordered by effective_from."""
+        return self._series_key
+
+    @cached_property
+    def _series_key(self) -> tuple[str, str]:
+        if not self.conditions.model_fields_set:  # the common case: no conditions at all
+            return self.dimension, "{}"
         return self.dimension, json.dumps(self.conditions.key(), sort_keys=True)
 
     def row_id(self, provider_id: str, model_id: str) -> str:
