@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "byokvault.engine.catalog.cli",
     "byokvault.engine.importers.cli",
     "byokvault.api.cli",
+    "byokvault.engine.ledger.cli",
 )
 
 

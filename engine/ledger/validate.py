@@ -1,0 +1,173 @@
+"""Refuse a BillingRecord that could bill wrongly: unpriced usage, arithmetic that does not add
+up, money that is not Decimal or does not fit the stored scale, naive timestamps. Every problem
+names its field, so a caller can fix the payload; nothing is written until it is clean."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from .record import BillingRecord, FundSource, Kind, PricedLine
+
+# The stored scale: DECIMAL(38, 24) leaves 14 integer digits and 24 fractional ones.
+SCALE = 24
+MAX_ABS = Decimal(10) ** (38 - SCALE)
+MAX_TEXT = 256
+
+
+class RecordError(ValueError):
+    """A payload that cannot be recorded; ``problems`` is a list of (field, message)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {message}" for field, message in problems))
+
+
+def validate(record: BillingRecord) -> None:
+    """Raise RecordError listing every problem in ``record`` (nothing if it is clean)."""
+    problems: list[tuple[str, str]] = []
+    _check_texts(record, problems)
+    _check_times(record, problems)
+    _check_money_types(record, problems)
+    if not problems:  # arithmetic only makes sense on well-typed values
+        _check_pricing(record, problems)
+        _check_kind(record, problems)
+    if problems:
+        raise RecordError(problems)
+
+
+def _check_texts(record: BillingRecord, problems: list[tuple[str, str]]) -> None:
+    required = ("tenant_id", "call_id", "idempotency_key", "provider_id", "model_id")
+    required += ("capability_class", "tier")
+    optional = ("credential_id", "credential_resolution_id", "quote_id", "reverses", "reason")
+    texts = [(name, getattr(record, name), True) for name in required]
+    texts += [(name, getattr(record, name), False) for name in optional]
+    pricing = record.pricing
+    texts += [
+        (f"pricing.{name}", getattr(pricing, name), True)
+        for name in ("currency", "catalog_version", "rules_version")
+    ]
+    texts.append(("pricing.rounding.mode", pricing.rounding.mode, True))
+    for i, line in enumerate(pricing.lines):
+        texts += [(f"pricing.lines.{i}.dimension", line.dimension, True)]
+        texts += [(f"pricing.lines.{i}.price_id", line.price_id, True)]
+    texts += [(f"usage.{i}.dimension", u.dimension, True) for i, u in enumerate(record.usage)]
+    for field, value, needed in texts:
+        if value is None:
+            if needed:
+                problems.append((field, "is required"))
+        elif not isinstance(value, str) or not value:
+            problems.append((field, "must be a non-empty string"))
+        elif len(value) > MAX_TEXT or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            problems.append(
+                (field, f"must be at most {MAX_TEXT} characters, no control characters")
+            )
+    if not isinstance(record.fund_source, FundSource):
+        problems.append(("fund_source", "must be one of byok, platform, local"))
+
+
+def _check_times(record: BillingRecord, problems: list[tuple[str, str]]) -> None:
+    stamps = [("occurred_at", record.occurred_at)]
+    stamps += [
+        (f"pricing.lines.{i}.effective_from", line.effective_from)
+        for i, line in enumerate(record.pricing.lines)
+    ]
+    for field, value in stamps:
+        if not isinstance(value, datetime) or value.utcoffset() is None:
+            problems.append((field, "must be a timezone-aware datetime"))
+
+
+def _money_fields(record: BillingRecord) -> list[tuple[str, object, bool]]:
+    """(field, value, required) for every Decimal in the record."""
+    pricing = record.pricing
+    fields: list[tuple[str, object, bool]] = [
+        ("pricing.raw_cost", pricing.raw_cost, True),
+        ("pricing.billed_amount", pricing.billed_amount, True),
+        ("pricing.margin_factor", pricing.margin_factor, False),
+        ("pricing.byok_fee", pricing.byok_fee, False),
+        ("pricing.rounding.amount", pricing.rounding.amount, True),
+        ("pricing.rounding.quantum", pricing.rounding.quantum, True),
+    ]
+    for i, line in enumerate(pricing.lines):
+        for name in ("unit_price", "quantity", "amount"):
+            fields.append((f"pricing.lines.{i}.{name}", getattr(line, name), True))
+    fields += [(f"usage.{i}.quantity", u.quantity, True) for i, u in enumerate(record.usage)]
+    return fields
+
+
+def _check_money_types(record: BillingRecord, problems: list[tuple[str, str]]) -> None:
+    for field, value, required in _money_fields(record):
+        if value is None and not required:
+            continue
+        if not isinstance(value, Decimal):
+            problems.append((field, f"must be a Decimal, not {type(value).__name__}"))
+        elif not value.is_finite():
+            problems.append((field, "must be a finite number"))
+        elif abs(value) >= MAX_ABS or value != value.quantize(Decimal(1).scaleb(-SCALE)):
+            problems.append((field, f"does not fit DECIMAL(38, {SCALE}) exactly"))
+    for i, line in enumerate(record.pricing.lines):
+        if not isinstance(line.per, int) or isinstance(line.per, bool) or line.per <= 0:
+            problems.append((f"pricing.lines.{i}.per", "must be a positive integer"))
+
+
+def _check_pricing(record: BillingRecord, problems: list[tuple[str, str]]) -> None:
+    pricing = record.pricing
+    if not pricing.lines:
+        problems.append(("pricing.lines", "a record prices at least one dimension"))
+    for i, line in enumerate(pricing.lines):
+        problems += _check_line(i, line)
+    if pricing.raw_cost != sum((line.amount for line in pricing.lines), Decimal(0)):
+        problems.append(("pricing.raw_cost", "must equal the sum of the line amounts"))
+    _check_usage_priced(record, problems)
+    rounding = pricing.rounding
+    if rounding.quantum <= 0:
+        problems.append(("pricing.rounding.quantum", "must be positive"))
+    elif rounding.amount % rounding.quantum != 0:
+        problems.append(("pricing.rounding.amount", "must be a multiple of the quantum"))
+    elif abs(rounding.amount - pricing.billed_amount) >= rounding.quantum:
+        problems.append(("pricing.rounding.amount", "must be billed_amount rounded to quantum"))
+    if record.fund_source is FundSource.platform and pricing.margin_factor is None:
+        problems.append(("pricing.margin_factor", "is required for a platform-funded call"))
+    if record.fund_source is FundSource.byok and pricing.byok_fee is None:
+        problems.append(("pricing.byok_fee", "is required for a BYOK call"))
+
+
+def _check_line(i: int, line: PricedLine) -> list[tuple[str, str]]:
+    problems = []
+    if line.unit_price < 0:
+        problems.append((f"pricing.lines.{i}.unit_price", "must not be negative"))
+    if line.amount * line.per != line.quantity * line.unit_price:
+        problems.append((f"pricing.lines.{i}.amount", "must equal quantity * unit_price / per"))
+    return problems
+
+
+def _check_usage_priced(record: BillingRecord, problems: list[tuple[str, str]]) -> None:
+    """Every used dimension is priced, and the lines price exactly the usage (fail closed)."""
+    priced: dict[str, Decimal] = {}
+    for line in record.pricing.lines:
+        priced[line.dimension] = priced.get(line.dimension, Decimal(0)) + line.quantity
+    used = {u.dimension: u.quantity for u in record.usage}
+    if len(used) != len(record.usage):
+        problems.append(("usage", "lists a dimension twice"))
+    for dimension in sorted(used.keys() | priced.keys()):
+        if used.get(dimension, Decimal(0)) != priced.get(dimension, Decimal(0)):
+            problems.append(
+                (f"usage.{dimension}", "the priced lines must cover exactly the usage quantity")
+            )
+
+
+def _check_kind(record: BillingRecord, problems: list[tuple[str, str]]) -> None:
+    amounts = [(f, v) for f, v, _ in _money_fields(record) if v is not None]
+    amounts = [(f, v) for f, v in amounts if not f.endswith(("unit_price", "quantum", "factor"))]
+    if record.kind is Kind.charge:
+        if record.reverses is not None:
+            problems.append(("reverses", "only a reversal references another record"))
+        problems += [(f, "must not be negative on a charge") for f, v in amounts if v < 0]
+    elif record.kind is Kind.reversal:
+        if record.reverses is None:
+            problems.append(("reverses", "a reversal names the record it corrects"))
+        if record.reason is None:
+            problems.append(("reason", "a reversal says why"))
+        problems += [(f, "must not be positive on a reversal") for f, v in amounts if v > 0]
+    else:
+        problems.append(("kind", "must be charge or reversal"))
