@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
+
 from byokvault.engine.ledger import Ledger
 from byokvault.engine.ledger.rows import ARROW_SCHEMA, COLUMNS, to_arrow
 from byokvault.engine.ledger.store import DuckDBStore

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+
 from byokvault.engine.ledger import (
     IdempotencyConflict,
     Kind,
