@@ -17,10 +17,13 @@ from litestar.openapi.plugins import JsonRenderPlugin
 
 from byokvault.api.console.routes import STATE_KEY, console_router, template_config
 
+from .engine import Planner, Settler
+from .gateway import Gateway
 from .metrics import Metrics, MetricsMiddleware
 from .problems import EXCEPTION_HANDLERS
 from .routes.catalog import CatalogController, openai_models
 from .routes.credentials import CredentialController
+from .routes.gateway import GATEWAY_HANDLERS
 from .routes.ops import healthz, issue_token, list_tokens, metrics, revoke_token
 from .settings import Settings
 from .state import open_resources
@@ -35,6 +38,7 @@ ROUTE_HANDLERS = [
     issue_token,
     list_tokens,
     revoke_token,
+    *GATEWAY_HANDLERS,
 ]
 
 
@@ -61,6 +65,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         resources = open_resources(settings, metrics_registry)
         app.state.resources = resources
         app.state[STATE_KEY] = resources.views
+        app.state.gateway = Gateway(resources, Planner(resources), Settler(resources))
         try:
             yield
         finally:

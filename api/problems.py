@@ -157,8 +157,18 @@ def to_problem(exc: BaseException) -> ApiProblem:
     return ApiProblem("internal_error", "an internal error occurred; it has been logged")
 
 
+# Paths the official SDKs call: their error parsers read an ``error`` member, so problems there
+# carry one too ({message, type, code}: OpenAI's shape, which Anthropic's SDK also reads).
+SDK_PATHS = ("/v1/chat/completions", "/v1/embeddings", "/v1/messages")
+
+
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    return problem_response(to_problem(exc), request.url.path)
+    problem = to_problem(exc)
+    if request.url.path in SDK_PATHS:
+        problem.extra.setdefault(
+            "error", {"message": problem.detail, "type": problem.code, "code": problem.code}
+        )
+    return problem_response(problem, request.url.path)
 
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {

@@ -142,3 +142,47 @@ class AccessEventOut(Struct):
     call_id: str | None
     result: str
     detail: str | None
+
+
+# -- gateway (what the gateway reads; every other field is passed to the provider as sent) --
+class RoutingHints(msgspec.Struct):
+    capabilities: list[str] = []
+    max_price_per_call: Decimal | None = None
+
+
+ModelName = Annotated[
+    str, msgspec.Meta(min_length=1, description="model id, 'provider/model', or 'auto'")
+]
+Messages = Annotated[list[dict[str, Any]], msgspec.Meta(min_length=1)]
+
+
+class ChatCompletionRequest(msgspec.Struct):
+    model: ModelName
+    messages: Messages
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    byokvault: RoutingHints | None = None
+
+
+class EmbeddingsRequest(msgspec.Struct):
+    model: ModelName
+    # A string, or a list of strings / token ids / token-id lists (checked by the provider).
+    input: str | list[Any]
+    byokvault: RoutingHints | None = None
+
+
+class MessagesRequest(msgspec.Struct):
+    model: ModelName
+    messages: Messages
+    max_tokens: Annotated[int, msgspec.Meta(ge=1)]
+    stream: bool = False
+    byokvault: RoutingHints | None = None
+
+
+class HealthEventOut(Struct):
+    at: datetime
+    source: str
+    http_status: int | None
+    outcome: str
+    status: str
+    latency_ms: float | None

@@ -18,6 +18,7 @@ from byokvault.engine.catalog.load import Catalog
 from byokvault.engine.catalog.model import Model
 from byokvault.engine.catalog.store import open_catalog
 from byokvault.engine.paths import sql_text
+from byokvault.engine.vault.health import ProviderEndpoint
 from byokvault.engine.vault.vault import Vault
 
 from .auth import TokenStore, load_or_create_admin_token
@@ -35,11 +36,18 @@ class Resources:
     metrics: Metrics
     http: httpx.AsyncClient
     vault: Vault
+    probe_http: httpx.AsyncClient  # short timeouts, for credential health probes
+    provider_endpoints: dict[str, ProviderEndpoint] = field(default_factory=dict)
     _local: threading.local = field(default_factory=threading.local)
     _entries: dict[tuple[str, str], Model] = field(default_factory=dict)
     _closures: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for provider in self.catalog.providers:
+            base_url = self.settings.provider_base_urls.get(provider.id, provider.base_url)
+            self.provider_endpoints[provider.id] = ProviderEndpoint(
+                provider.id, str(provider.api_style), base_url
+            )
         for provider, model in self.catalog.models():
             key = (provider.id, model.id)
             self._entries[key] = model
@@ -69,6 +77,7 @@ class Resources:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        await self.probe_http.aclose()
         self.vault.close()
         self.con.close()
 
@@ -92,5 +101,6 @@ def open_resources(settings: Settings, metrics: Metrics) -> Resources:
         tokens=TokenStore(settings.data_dir / "api_tokens.json", admin_token),
         metrics=metrics,
         http=http,
+        probe_http=httpx.AsyncClient(timeout=5.0, follow_redirects=False),
         vault=Vault.open(settings.data_dir / "vault.duckdb", settings.data_dir / "vault.kek"),
     )

@@ -57,3 +57,64 @@ def serve(app: Litestar) -> Iterator[str]:
 
 def app_for(data_dir: Path, **overrides: Any) -> Litestar:
     return create_app(make_settings(data_dir, **overrides))
+
+
+# Extra providers for gateway tests: an Anthropic-style provider with cache prices, an
+# embeddings model behind an OpenAI-compatible provider.
+_PROV = "provenance: {source: test, recorded_at: 2024-01-01T00:00:00Z}"
+
+
+def _price(dimension: str, amount: str) -> str:
+    return (
+        f"      - {{dimension: {dimension}, amount: {amount}, "
+        f"effective_from: 2024-01-01T00:00:00Z, {_PROV}}}\n"
+    )
+
+
+TEST_PROVIDERS = {
+    "anthropic.yaml": f"""\
+id: anthropic
+name: Anthropic
+kind: cloud
+api_style: anthropic
+base_url: https://api.anthropic.com/v1
+auth: {{scheme: x-api-key}}
+models:
+  - id: claude-haiku-4-5
+    name: Claude Haiku 4.5
+    mode: chat
+    modalities: {{input: [text, image], output: [text]}}
+    capabilities: [text.chat]
+    limits: {{context_window: 200000, max_output_tokens: 64000}}
+    prices:
+{_price("input_tokens", "1")}{_price("output_tokens", "5")}{_price("cache_read_tokens", "0.1")}\
+{_price("cache_write_tokens", "1.25")}{_price("cache_write_1h_tokens", "2")}""",
+    "embedco.yaml": f"""\
+id: embedco
+name: EmbedCo
+kind: cloud
+api_style: openai-compatible
+base_url: https://api.embedco.test/v1
+auth: {{scheme: bearer}}
+models:
+  - id: text-embedding-3-small
+    name: Text Embedding 3 Small
+    mode: embedding
+    modalities: {{input: [text], output: [embedding]}}
+    capabilities: [embeddings.text]
+    prices:
+{_price("embedding_tokens", "0.02")}""",
+}
+
+
+def catalog_with_test_providers(tmp: Path) -> Path:
+    """The bundled catalog plus TEST_PROVIDERS, written under ``tmp``."""
+    import shutil
+
+    from byokvault.engine.paths import BUNDLED_CATALOG
+
+    target = tmp / "catalog"
+    shutil.copytree(BUNDLED_CATALOG, target)
+    for name, text in TEST_PROVIDERS.items():
+        (target / "providers" / name).write_text(text, encoding="utf-8")
+    return target

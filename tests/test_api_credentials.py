@@ -133,3 +133,30 @@ def test_a_local_endpoint_needs_no_secret(client: TestClient) -> None:
 def test_credentials_need_a_token(client: TestClient) -> None:
     response = client.get("/v1/credentials")
     assert (response.status_code, response.json()["code"]) == (401, "unauthorized")
+
+
+def test_health_check_probes_the_provider_and_records_the_status(tmp_path: Path) -> None:
+    from byokvault.engine.fakeprovider import FakeProvider
+
+    with FakeProvider() as fake:
+        good = fake.add_key("sk-good-key-7777")
+        urls = {"openai": fake.base_url("openai")}
+        with TestClient(app_for(tmp_path / "data", provider_base_urls=urls)) as client:
+            token = issue_token(client, "tenant-a")
+            ok = create(client, token, good)["credential_id"]
+            bad = create(client, token, "sk-revoked-key-0000")["credential_id"]
+            checked = client.post(f"/v1/credentials/{ok}/check", headers=bearer(token))
+            assert checked.status_code == 200, checked.text
+            assert checked.json()["status"] == "active"
+            revoked = client.post(f"/v1/credentials/{bad}/check", headers=bearer(token)).json()
+            assert revoked["status"] == "revoked"
+            history = client.get(f"/v1/credentials/{bad}/health", headers=bearer(token)).json()
+            assert [(e["http_status"], e["status"]) for e in history] == [(401, "revoked")]
+            # The probe sent the stored key, in a header, to the provider's model list.
+            assert [(r.path, r.key) for r in fake.requests] == [
+                ("/v1/models", good),
+                ("/v1/models", "sk-revoked-key-0000"),
+            ]
+            assert "sk-good-key-7777" not in checked.text
+            log = client.get("/v1/credentials/access-log", headers=bearer(token)).json()
+            assert {e["purpose"] for e in log} == {"health_check"} and len(log) == 2

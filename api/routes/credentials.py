@@ -10,18 +10,26 @@ from __future__ import annotations
 from typing import Annotated, Any, ClassVar
 
 import msgspec
+from anyio import to_thread
 from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from byokvault.engine.vault import errors as vault_errors
+from byokvault.engine.vault.health import HealthChecker
 from byokvault.engine.vault.model import Credential
 from byokvault.engine.vault.secret import Secret
 from byokvault.engine.vault.vault import Vault
 
 from ..auth import Principal, provide_principal, tenant_scope
 from ..problems import ApiProblem, invalid, register_domain_error
-from ..schemas import AccessEventOut, CredentialCreate, CredentialOut, SecretRotate
+from ..schemas import (
+    AccessEventOut,
+    CredentialCreate,
+    CredentialOut,
+    HealthEventOut,
+    SecretRotate,
+)
 
 TenantParam = Annotated[
     str | None, QueryParameter(description="admin token only: the tenant acted for")
@@ -162,3 +170,40 @@ class CredentialController(Controller):
     ) -> None:
         tenant = tenant_scope(principal, tenant_id)
         self._vault(request).delete_credential(tenant, credential_id)
+
+    @post("/{credential_id:str}/check", operation_id="checkCredential", status_code=200)
+    async def check(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        credential_id: FromPath[str],
+        tenant_id: TenantParam = None,
+    ) -> CredentialOut:
+        """Probe the key now (a free model-list request) and return the updated status."""
+        tenant = tenant_scope(principal, tenant_id)
+        vault = self._vault(request)
+        credential = await to_thread.run_sync(vault.get_credential, tenant, credential_id)
+        res = request.app.state.resources
+        checker = HealthChecker(vault, res.provider_endpoints, actor=f"api:{principal.token_id}")
+        result = await checker.check(res.probe_http, credential)
+        if result is None:
+            raise ApiProblem("unavailable", f"no endpoint known for {credential.provider_id}")
+        updated = await to_thread.run_sync(vault.get_credential, tenant, credential_id)
+        return credential_out(updated)
+
+    @get("/{credential_id:str}/health", operation_id="credentialHealth", sync_to_thread=True)
+    def health(
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        credential_id: FromPath[str],
+        tenant_id: TenantParam = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 20,
+    ) -> list[HealthEventOut]:
+        """The credential's recent health events (probes and real calls), newest first."""
+        tenant = tenant_scope(principal, tenant_id)
+        events = self._vault(request).health_history(tenant, credential_id, limit)
+        return [
+            HealthEventOut(e.at, e.source, e.http_status, e.outcome, str(e.status), e.latency_ms)
+            for e in events
+        ]

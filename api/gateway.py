@@ -1,0 +1,393 @@
+"""The gateway: one call from request to exactly one billing record.
+
+request → validate → (idempotency) → plan (model or route, credential, target) → forward to the
+provider → extract usage → settle (price, one billing record) → the provider's answer, intact,
+with headers naming the model, the cost, the record id and the gateway's own overhead.
+
+The event loop only awaits I/O: planning and settlement touch DuckDB (catalog, vault, ledger)
+and run in worker threads. A provider failure raises a problem before any record exists; a
+stream that breaks before its usage arrives is reported in-band and not billed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import msgspec
+from anyio import to_thread
+from litestar import Response
+from litestar.response import Stream
+
+from .auth import Principal
+from .idempotency import IdempotencyStore, StoredAnswer
+from .problems import ApiProblem, invalid, to_problem
+from .state import Resources
+from .upstream import SseEvent, Target, event_json, open_stream, post_json
+
+# Client-facing protocol of each gateway endpoint.
+ENDPOINT_PROTOCOL = {"chat.completions": "openai", "embeddings": "openai", "messages": "anthropic"}
+HINTS_KEY = "byokvault"  # body extension for routing hints, stripped before forwarding
+HEADER = "x-byokvault-"
+
+
+@dataclass
+class CallPlan:
+    """Everything decided before the provider is called. ``target`` carries the credential."""
+
+    call_id: str
+    tenant_id: str
+    endpoint: str
+    provider_id: str
+    model_id: str
+    api_style: str
+    target: Target
+    credential_id: str | None
+    fund_source: str
+    routed: bool
+    context: dict[str, Any] = field(default_factory=dict)  # engine-specific (quote, decision)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    record_id: str
+    cost: Decimal  # what the tenant is charged for this call (USD, unrounded)
+    currency: str = "USD"
+
+
+@dataclass
+class CallRequest:
+    endpoint: str
+    body: dict[str, Any]
+    hints: dict[str, Any]
+    stream: bool
+    wants_usage_chunk: bool  # OpenAI: the client asked for stream_options.include_usage
+    idempotency_key: str | None
+    client_headers: dict[str, str]
+
+
+def parse_call(endpoint: str, raw: bytes, headers: dict[str, str]) -> CallRequest:
+    """The request body, checked enough to plan: every problem names its field."""
+    try:
+        body = msgspec.json.decode(raw) if raw else None
+    except msgspec.DecodeError as exc:
+        raise invalid("body", f"not valid JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise invalid("body", "must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise invalid("model", "required: a model id, 'provider/model', or 'auto'")
+    if endpoint in ("chat.completions", "messages"):
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise invalid("messages", "required: a non-empty list of messages")
+        if not all(isinstance(m, dict) for m in messages):
+            raise invalid("messages", "every message must be an object")
+    if endpoint == "messages" and (
+        not isinstance(body.get("max_tokens"), int) or body["max_tokens"] < 1
+    ):
+        raise invalid("max_tokens", "required: a positive integer")
+    if endpoint == "embeddings":
+        value = body.get("input")
+        if not (isinstance(value, str) and value) and not (isinstance(value, list) and value):
+            raise invalid("input", "required: a string or a non-empty list")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise invalid("stream", "must be true or false")
+    if endpoint == "embeddings" and stream:
+        raise invalid("stream", "embeddings do not stream")
+    hints = body.pop(HINTS_KEY, None) or {}
+    if not isinstance(hints, dict):
+        raise invalid(HINTS_KEY, "must be an object, e.g. {'capabilities': ['vision']}")
+    if headers.get(HEADER + "capabilities"):
+        words = [w.strip() for w in headers[HEADER + "capabilities"].split(",") if w.strip()]
+        hints = {**hints, "capabilities": [*hints.get("capabilities", []), *words]}
+    options = body.get("stream_options")
+    wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+    return CallRequest(
+        endpoint=endpoint,
+        body=body,
+        hints=hints,
+        stream=stream,
+        wants_usage_chunk=wants_usage,
+        idempotency_key=headers.get("idempotency-key"),
+        client_headers=headers,
+    )
+
+
+def forward_body(call: CallRequest, plan: CallPlan) -> bytes:
+    """The body the provider gets: its own model id; OpenAI streams always report usage."""
+    body = dict(call.body)
+    body["model"] = plan.model_id
+    if call.stream and plan.api_style != "anthropic":
+        options = dict(body.get("stream_options") or {})
+        options["include_usage"] = True
+        body["stream_options"] = options
+    return msgspec.json.encode(body)
+
+
+class Gateway:
+    """The call pipeline. ``planner`` and ``settler`` are the engine-facing steps (sync, run
+    in worker threads); see ``api.engine``."""
+
+    def __init__(self, resources: Resources, planner: Any, settler: Any) -> None:
+        self.res = resources
+        self.planner = planner
+        self.settler = settler
+        self.idempotency = IdempotencyStore()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def handle(self, endpoint: str, raw: bytes, headers: dict[str, str], who: Principal):
+        started = time.perf_counter()
+        if who.is_admin:
+            raise ApiProblem("forbidden", "gateway calls need a tenant token, not the admin token")
+        call = parse_call(endpoint, raw, headers)
+        self.settler.check_ready()
+        if not call.idempotency_key:
+            return await self._run(call, who.tenant_id, started, None)
+        fingerprint = IdempotencyStore.fingerprint(endpoint, raw)
+        claim = self.idempotency.claim(who.tenant_id, call.idempotency_key, fingerprint)
+        entry = await claim.__aenter__()
+        try:
+            if entry.answer is not None:
+                self._count("idempotent_replays")
+                return _replay(entry.answer)
+            response = await self._run(call, who.tenant_id, started, entry)
+        except BaseException:
+            await claim.__aexit__(None, None, None)
+            raise
+        if isinstance(response, Stream):
+            # The stream's producer stores the answer and releases the claim when it ends.
+            self._release_after_stream(response, claim)
+        else:
+            await claim.__aexit__(None, None, None)
+        return response
+
+    def _release_after_stream(self, response: Stream, claim: Any) -> None:
+        done: asyncio.Future[None] = response.stream_done  # type: ignore[attr-defined]
+
+        async def release() -> None:
+            try:
+                await done
+            finally:
+                await claim.__aexit__(None, None, None)
+
+        self._spawn(release())
+
+    def _spawn(self, coro: Any) -> None:
+        """Run a background task, keeping a reference so it is not garbage-collected."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, call: CallRequest, tenant_id: str, started: float, entry: Any):
+        call_id = "call_" + uuid.uuid4().hex
+        plan: CallPlan = await to_thread.run_sync(
+            self.planner.plan, tenant_id, call, call_id, ENDPOINT_PROTOCOL[call.endpoint]
+        )
+        body = forward_body(call, plan)
+        if call.stream:
+            return await self._stream(call, plan, body, started, entry)
+        sent = time.perf_counter()
+        try:
+            status, content = await post_json(self.res.http, plan.target, body)
+        except ApiProblem:
+            self._count("provider_failures", provider=plan.provider_id)
+            raise
+        upstream_s = time.perf_counter() - sent
+        try:
+            answer = msgspec.json.decode(content)
+        except msgspec.DecodeError:
+            self._count("provider_failures", provider=plan.provider_id)
+            raise ApiProblem(
+                "provider_error", f"provider {plan.provider_id} answered with invalid JSON"
+            ) from None
+        settled = time.perf_counter()
+        settlement: Settlement = await to_thread.run_sync(
+            self.settler.settle_response, plan, call, answer
+        )
+        overhead_s = (time.perf_counter() - started) - upstream_s
+        self._observe(plan, overhead_s, time.perf_counter() - settled)
+        headers = _headers(plan, settlement, overhead_s)
+        if entry is not None:
+            entry.answer = StoredAnswer(status, headers, [content], "application/json", time.time())
+        return Response(content, status_code=status, media_type="application/json", headers=headers)
+
+    async def _stream(
+        self, call: CallRequest, plan: CallPlan, body: bytes, started: float, entry: Any
+    ) -> Stream:
+        sent = time.perf_counter()
+        try:
+            upstream = await open_stream(self.res.http, plan.target, body)
+        except ApiProblem:
+            self._count("provider_failures", provider=plan.provider_id)
+            raise
+        overhead_s = sent - started
+        relay = _StreamRelay(self, call, plan, upstream, entry, overhead_s)
+        relay.start()
+        headers = _headers(plan, None, overhead_s)
+        stream = Stream(relay.client_chunks(), media_type="text/event-stream", headers=headers)
+        stream.stream_done = relay.done  # type: ignore[attr-defined]
+        return stream
+
+    def _observe(self, plan: CallPlan, overhead_s: float, settle_s: float) -> None:
+        metrics = self.res.metrics
+        metrics.observe(
+            "byokvault_gateway_overhead_seconds",
+            "Gateway time per call excluding the provider's",
+            overhead_s,
+            provider=plan.provider_id,
+        )
+        metrics.observe(
+            "byokvault_gateway_settle_seconds",
+            "Time to price a call and write its billing record",
+            settle_s,
+        )
+        metrics.inc(
+            "byokvault_gateway_calls_total", "Gateway calls billed", provider=plan.provider_id
+        )
+
+    def _count(self, what: str, **labels: str) -> None:
+        self.res.metrics.inc(f"byokvault_gateway_{what}_total", f"Gateway {what}", **labels)
+
+
+class _StreamRelay:
+    """Reads the provider's stream to its end in its own task, independent of the client (a
+    client that hangs up does not stop the read, so the call is still settled); the client is
+    fed from a queue. Settlement happens once, after the provider's last event."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        call: CallRequest,
+        plan: CallPlan,
+        upstream: Any,
+        entry: Any,
+        overhead_s: float,
+    ) -> None:
+        self.gateway = gateway
+        self.call = call
+        self.plan = plan
+        self.upstream = upstream
+        self.entry = entry
+        self.overhead_s = overhead_s
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.events: list[dict[str, Any]] = []
+        self.sent: list[bytes] = []
+
+    def start(self) -> None:
+        self.gateway._spawn(self._produce())
+
+    async def _produce(self) -> None:
+        try:
+            failure = await self._read_upstream()
+            if failure is None:
+                await self._settle()
+            else:
+                self._emit(self._error_event(failure))
+        finally:
+            self.queue.put_nowait(None)
+            if not self.done.done():
+                self.done.set_result(None)
+
+    async def _read_upstream(self) -> ApiProblem | None:
+        try:
+            async for event in self.upstream.events():
+                doc = event_json(event)
+                if doc is not None:
+                    self.events.append(doc)
+                if not self._hidden(event, doc):
+                    self._emit(event.raw)
+        except httpx.HTTPError:
+            self.gateway._count("unbilled_broken_streams", provider=self.plan.provider_id)
+            return ApiProblem(
+                "provider_error", f"provider {self.plan.provider_id} broke off the stream"
+            )
+        finally:
+            await self.upstream.close()
+        return None
+
+    def _hidden(self, event: SseEvent, doc: dict[str, Any] | None) -> bool:
+        """The usage-only chunk the gateway asked for on the client's behalf is not relayed."""
+        if self.call.wants_usage_chunk or self.plan.api_style == "anthropic" or doc is None:
+            return False
+        return doc.get("choices") == [] and doc.get("usage") is not None
+
+    async def _settle(self) -> None:
+        started = time.perf_counter()
+        try:
+            settlement: Settlement = await to_thread.run_sync(
+                self.gateway.settler.settle_stream, self.plan, self.call, self.events
+            )
+        except Exception as exc:  # reported in-band: the headers are long gone
+            self._emit(self._error_event(to_problem(exc)))
+            return
+        settle_s = time.perf_counter() - started
+        self.gateway._observe(self.plan, self.overhead_s + settle_s, settle_s)
+        trailer = (
+            f": byokvault record={settlement.record_id} cost={settlement.cost} "
+            f"currency={settlement.currency} model={self.plan.provider_id}/{self.plan.model_id}\n\n"
+        )
+        self._emit(trailer.encode())
+        if self.entry is not None:
+            headers = _headers(self.plan, settlement, self.overhead_s)
+            self.entry.answer = StoredAnswer(
+                200, headers, list(self.sent), "text/event-stream", time.time()
+            )
+
+    def _emit(self, chunk: bytes) -> None:
+        self.sent.append(chunk)
+        self.queue.put_nowait(chunk)
+
+    def _error_event(self, problem: ApiProblem) -> bytes:
+        body = problem.body()
+        if self.plan.api_style == "anthropic":
+            error = {"type": "error", "error": {"type": "api_error", "message": problem.detail}}
+            return b"event: error\ndata: " + msgspec.json.encode(error) + b"\n\n"
+        error = {"error": {"message": problem.detail, "type": body["code"], "code": body["code"]}}
+        return b"data: " + msgspec.json.encode(error) + b"\n\n"
+
+    async def client_chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            chunk = await self.queue.get()
+            if chunk is None:
+                return
+            yield chunk
+
+
+def _headers(plan: CallPlan, settlement: Settlement | None, overhead_s: float) -> dict[str, str]:
+    headers = {
+        HEADER + "model": f"{plan.provider_id}/{plan.model_id}",
+        HEADER + "call-id": plan.call_id,
+        HEADER + "fund-source": plan.fund_source,
+        HEADER + "overhead-ms": f"{overhead_s * 1000:.3f}",
+    }
+    if settlement is not None:
+        headers[HEADER + "record-id"] = settlement.record_id
+        headers[HEADER + "cost"] = str(settlement.cost)
+        headers[HEADER + "currency"] = settlement.currency
+    return headers
+
+
+def _replay(answer: StoredAnswer) -> Response[Any]:
+    headers = {**answer.headers, HEADER + "idempotent-replay": "true"}
+    if answer.media_type == "text/event-stream":
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for chunk in answer.chunks:
+                yield chunk
+
+        return Stream(chunks(), media_type=answer.media_type, headers=headers)
+    return Response(
+        b"".join(answer.chunks),
+        status_code=answer.status,
+        media_type=answer.media_type,
+        headers=headers,
+    )
