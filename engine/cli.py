@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "byokvault.engine.importers.cli",
     "byokvault.api.cli",
     "byokvault.engine.ledger.cli",
+    "byokvault.engine.vault.cli",
 )
 
 
