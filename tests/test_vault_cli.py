@@ -46,7 +46,7 @@ def test_add_list_rotate_delete(capsys, monkeypatch) -> None:
     cred = _add(capsys, monkeypatch)
     code, out, _ = run(capsys, monkeypatch, "list", "--tenant", "acme", "--json")
     [listed] = json.loads(out)
-    assert code == 0 and listed["credential_id"] == cred and listed["fingerprint"] == KEY[-4:]
+    assert code == 0 and listed["credential_id"] == cred and listed["fingerprint"] == "…" + KEY[-4:]
     code, out, _ = run(capsys, monkeypatch, "list", "--tenant", "other")
     assert (code, out) == (0, "")
     monkeypatch.setenv("NEW_KEY", "sk-cli-rotated-value-9876")
@@ -62,7 +62,7 @@ def test_add_list_rotate_delete(capsys, monkeypatch) -> None:
         "NEW_KEY",
         "--json",
     )
-    assert code == 0 and json.loads(out)[0]["fingerprint"] == "9876"
+    assert code == 0 and json.loads(out)[0]["fingerprint"] == "…9876"
     code, out, _ = run(capsys, monkeypatch, "rotate", "--tenant", "acme", "--data-key")
     assert code == 0 and json.loads(out)["data_key_version"] == 2
     code, out, _ = run(capsys, monkeypatch, "access-log", "--tenant", "acme", "--json")

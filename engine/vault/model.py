@@ -66,7 +66,7 @@ class Credential:
             "provider_id": self.provider_id,
             "base_url": self.base_url,
             "label": self.label,
-            "fingerprint": self.fingerprint,  # last 4 characters only
+            "fingerprint": f"…{self.fingerprint}" if self.fingerprint else None,  # last 4 only
             "status": str(self.status),
             "status_reason": self.status_reason,
             "secret_version": self.secret_version,
