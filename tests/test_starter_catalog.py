@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
@@ -67,34 +68,59 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = N
 # --- coverage of the unit registry and the condition kinds ---------------------------------
 
 
+def test_every_unit_has_a_price_row(con: duckdb.DuckDBPyConnection) -> None:
+    missing = _rows(
+        con, "SELECT dimension FROM units EXCEPT SELECT DISTINCT dimension FROM prices ORDER BY 1"
+    )
+    assert missing == []
+
+
 def test_every_service_tier_is_priced(con: duckdb.DuckDBPyConnection) -> None:
     tiers = {t for (t,) in _rows(con, "SELECT DISTINCT service_tier FROM prices")}
     assert tiers == {"standard", "batch", "flex", "priority"}
 
 
-def test_long_context_cliffs_are_explicit(con: duckdb.DuckDBPyConnection) -> None:
-    """Every long-context row states its inclusivity, and each one has a base row of the same
-    dimension and tier below the cliff to fall back on."""
+def test_long_context_cliffs_use_both_inclusivities(con: duckdb.DuckDBPyConnection) -> None:
+    found = _rows(
+        con,
+        """SELECT DISTINCT long_context_inclusive FROM prices
+           WHERE long_context_threshold IS NOT NULL ORDER BY 1""",
+    )
+    assert found == [(False,), (True,)]
+
+
+def test_conditional_rows_have_a_default_to_fall_back_on(con: duckdb.DuckDBPyConnection) -> None:
+    """A long-context, time-window or regional row refines a default row of the same dimension
+    and tier; without one, a call outside the condition would be unpriced."""
     orphans = _rows(
         con,
         """
         SELECT p.provider_id, p.model_id, p.dimension, p.service_tier
         FROM prices p
-        WHERE p.long_context_threshold IS NOT NULL
-          AND (p.long_context_inclusive IS NULL OR NOT EXISTS (
+        WHERE (p.long_context_threshold IS NOT NULL OR p.window_start IS NOT NULL
+               OR p.region IS NOT NULL)
+          AND NOT EXISTS (
               SELECT 1 FROM prices b
               WHERE b.provider_id = p.provider_id AND b.model_id = p.model_id
                 AND b.dimension = p.dimension AND b.service_tier = p.service_tier
-                AND b.long_context_threshold IS NULL
-                AND b.region IS NOT DISTINCT FROM p.region))
+                AND b.long_context_threshold IS NULL AND b.window_start IS NULL
+                AND b.region IS NULL)
         """,
     )
     assert orphans == []
-    assert _rows(con, "SELECT count(*) FROM prices WHERE NOT long_context_inclusive")[0][0] > 0
+
+
+def test_a_time_window_wraps_past_midnight(con: duckdb.DuckDBPyConnection) -> None:
+    """At least one daily window ends before it starts (DeepSeek's 16:30-00:30 UTC off-peak)."""
+    windows = _rows(
+        con, "SELECT DISTINCT window_start, window_end FROM prices WHERE window_start IS NOT NULL"
+    )
+    assert windows and any(end < start for start, end in windows)
 
 
 def test_regional_prices_exist(con: duckdb.DuckDBPyConnection) -> None:
-    assert _rows(con, "SELECT count(*) FROM prices WHERE region IS NOT NULL")[0][0] > 0
+    regions = _rows(con, "SELECT count(DISTINCT region) FROM prices WHERE region IS NOT NULL")
+    assert regions[0][0] >= 2
 
 
 def test_output_images_by_size_and_quality(con: duckdb.DuckDBPyConnection) -> None:
@@ -113,6 +139,13 @@ def test_video_seconds_by_resolution(con: duckdb.DuckDBPyConnection) -> None:
            WHERE dimension = 'output_video_seconds'""",
     )
     assert resolutions[0][0] >= 2
+
+
+def test_provenance_names_a_page_or_an_upstream_file(con: duckdb.DuckDBPyConnection) -> None:
+    sources = {s for (s,) in _rows(con, "SELECT DISTINCT source FROM prices")}
+    upstream = {LITELLM_FILE, GENAI_FILE}
+    assert {s for s in sources if not s.startswith("https://")} <= upstream
+    assert {s for s in sources if not s.startswith("https://")}, "no row cites an upstream file"
 
 
 # --- local endpoints ------------------------------------------------------------------------
@@ -208,8 +241,9 @@ class LitellmSpot(NamedTuple):
     model: str
     dimension: str
     entry: str
-    field: str
+    field: str  # a dotted path reaches into nested objects
     conditions: Mapping[str, Any] = MappingProxyType({})
+    per_source: int = 1  # the LiteLLM figure is for this many units (Lyria: one 30 s clip)
 
 
 LITELLM_SPOTS = [
@@ -256,14 +290,64 @@ LITELLM_SPOTS = [
         "anthropic", "claude-haiku-4-5", "cache_write_tokens", "claude-haiku-4-5",
         "cache_creation_input_token_cost_batches", {"service_tier": "batch"},
     ),
+    LitellmSpot(
+        "google", "gemini-2.5-pro", "input_tokens", "gemini/gemini-2.5-pro",
+        "input_cost_per_token_above_200k_tokens_priority",
+        {"long_context_threshold": 200000, "service_tier": "priority"},
+    ),
+    LitellmSpot(
+        "google", "gemini-2.5-flash", "web_searches", "gemini/gemini-2.5-flash",
+        "search_context_cost_per_query.search_context_size_medium",
+    ),
+    LitellmSpot(
+        "google", "gemini-2.5-flash", "tool_calls", "gemini/gemini-2.5-flash",
+        "google_maps_grounding_cost_per_query",
+    ),
+    LitellmSpot(
+        "google", "veo-3.1-generate-001", "output_video_seconds", "gemini/veo-3.1-generate-001",
+        "output_cost_per_second_4k", {"video_resolution": "2160p"},
+    ),
+    LitellmSpot(
+        "google", "gemini-embedding-2", "input_video_tokens", "gemini/gemini-embedding-2",
+        "input_cost_per_video_token",
+    ),
+    LitellmSpot(
+        "google", "gemini-3-pro-image-preview", "input_images",
+        "gemini/gemini-3-pro-image-preview", "input_cost_per_image",
+    ),
+    LitellmSpot(
+        "google-vertex", "lyria-002", "output_audio_seconds", "vertex_ai/lyria-002",
+        "output_cost_per_image", per_source=30,
+    ),
+    LitellmSpot(
+        "mistral", "mistral-ocr-2512", "input_document_pages", "mistral/mistral-ocr-2512",
+        "ocr_cost_per_page_batches", {"service_tier": "batch"},
+    ),
+    LitellmSpot("cohere", "rerank-v3.5", "requests", "rerank-v3.5", "input_cost_per_query"),
+    LitellmSpot(
+        "elevenlabs", "scribe_v1", "input_audio_seconds", "elevenlabs/scribe_v1",
+        "input_cost_per_second",
+    ),
+    LitellmSpot(
+        "deepseek", "deepseek-chat", "output_tokens", "deepseek/deepseek-chat",
+        "output_cost_per_token", {"window_start": time(16, 30)},
+    ),
 ]  # fmt: skip
+
+
+def _litellm_value(entry: dict[str, Any], path: str) -> Decimal:
+    value: Any = entry
+    for key in path.split("."):
+        value = value[key]
+    return Decimal(value)
 
 
 @pytest.mark.parametrize("spot", LITELLM_SPOTS, ids=lambda s: f"{s.model}-{s.field}")
 def test_spot_price_matches_litellm(
     con: duckdb.DuckDBPyConnection, litellm: dict[str, Any], spot: LitellmSpot
 ) -> None:
-    expected = Decimal(litellm[spot.entry][spot.field]) * _per(con, spot.dimension)
+    value = _litellm_value(litellm[spot.entry], spot.field)
+    expected = value * _per(con, spot.dimension) / spot.per_source
     actual = _current_amount(con, spot.provider, spot.model, spot.dimension, **spot.conditions)
     assert actual == expected
 
@@ -309,6 +393,19 @@ GENAI_SPOTS = [
         "openai", "gpt-realtime", "cache_audio_read_tokens", "openai", "gpt-realtime",
         "cache_audio_read_mtok",
     ),
+    GenaiSpot(
+        "google", "gemini-1.5-flash", "output_tokens", "google", "gemini-1.5-flash",
+        "output_mtok", {"long_context_threshold": 128000}, tier=True,
+    ),
+    GenaiSpot(
+        "perplexity", "sonar-deep-research", "output_reasoning_tokens", "perplexity",
+        "sonar-deep-research", "output_reasoning_mtok",
+    ),
+    GenaiSpot("perplexity", "sonar", "requests", "perplexity", "sonar", "requests_kcount"),
+    GenaiSpot(
+        "voyageai", "voyage-3.5", "embedding_tokens", "voyageai", "voyage-3.5", "input_mtok"
+    ),
+    GenaiSpot("zhipuai", "glm-4.7", "output_tokens", "zhipuai", "GLM-4.7", "output_mtok"),
 ]  # fmt: skip
 
 
@@ -351,3 +448,61 @@ def test_dated_price_cut_matches_genai_prices(
         (Decimal(blocks[1]["prices"]["input_mtok"]), None),
     ]
     assert history[1][1] == cut
+
+
+def test_deepseek_off_peak_window_matches_genai_prices(
+    con: duckdb.DuckDBPyConnection, genai: dict[str, dict[str, Any]]
+) -> None:
+    """genai-prices makes off-peak the default and constrains standard pricing to 00:30-16:30
+    UTC; the catalog states the off-peak window itself, 16:30-00:30 UTC (wrapping midnight)."""
+    off_peak, standard = genai["deepseek"]["deepseek-chat"]["prices"]
+    constraint = standard["constraint"]
+    window = (
+        time.fromisoformat(constraint["end_time"]),
+        time.fromisoformat(constraint["start_time"]),
+    )
+    window = tuple(t.replace(tzinfo=None) for t in window)
+    rows = _rows(
+        con,
+        """SELECT dimension, amount FROM prices
+           WHERE provider_id = 'deepseek' AND model_id = 'deepseek-chat'
+             AND window_start = ? AND window_end = ? AND effective_from = ?""",
+        [window[0], window[1], datetime(2025, 2, 26, 16, 30, tzinfo=UTC)],
+    )
+    fields = {
+        "input_tokens": "input_mtok",
+        "cache_read_tokens": "cache_read_mtok",
+        "output_tokens": "output_mtok",
+    }
+    assert dict(rows) == {dim: Decimal(off_peak["prices"][f]) for dim, f in fields.items()}
+
+
+def _uplift(litellm: dict[str, Any], provider: str, model: str, region: str) -> Decimal:
+    """The regional multiplier upstream gives: Vertex AI's regional-endpoint uplift, or
+    OpenAI's regional-processing (data residency) uplift per region."""
+    if provider == "google-vertex":
+        return Decimal(litellm[f"vertex_ai/{model}"]["regional_endpoint_uplift_multiplier"])
+    return Decimal(litellm[model][f"regional_processing_uplift_multiplier_{region}"])
+
+
+def test_regional_rows_are_the_upstream_uplift_of_the_global_rows(
+    con: duckdb.DuckDBPyConnection, litellm: dict[str, Any]
+) -> None:
+    pairs = _rows(
+        con,
+        """SELECT r.provider_id, r.model_id, r.region, r.amount, g.amount
+           FROM prices r JOIN prices g
+             ON g.provider_id = r.provider_id AND g.model_id = r.model_id
+            AND g.dimension = r.dimension AND g.service_tier = r.service_tier
+            AND g.effective_from = r.effective_from AND g.region IS NULL
+            AND g.long_context_threshold IS NOT DISTINCT FROM r.long_context_threshold
+           WHERE r.region IS NOT NULL""",
+    )
+    regional = _rows(con, "SELECT count(*) FROM prices WHERE region IS NOT NULL")[0][0]
+    assert len(pairs) == regional
+    for provider, model, region, amount, global_amount in pairs:
+        assert amount == global_amount * _uplift(litellm, provider, model, region), (
+            provider,
+            model,
+            region,
+        )
