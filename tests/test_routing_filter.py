@@ -1,4 +1,4 @@
-"""The route's filter SQL: capabilities, limits, lifecycle, policy and fund sources."""
+"""The route's filters: capabilities, limits, lifecycle, policy and fund sources."""
 
 from __future__ import annotations
 
@@ -41,10 +41,30 @@ ALL_FUNDS = FundSources(byok=frozenset({"alpha", "beta"}), local=frozenset({"hom
 DEFAULT = TenantPolicy()
 
 
+def rows(router: Router, req: Requirements, policy=DEFAULT, funds=ALL_FUNDS, at=AT) -> dict:
+    """model_id → (fund source or None, reasons) over candidates and exclusions."""
+    d = router.route_sql(req, funds=funds, at=at, policy=policy)
+    out = {c.model_id: (c.fund_source, ()) for c in d.candidates}
+    out.update({e.model_id: (None, e.reasons) for e in d.exclusions})
+    return out
+
+
 def reasons(router: Router, req: Requirements, policy=DEFAULT, funds=ALL_FUNDS):
     return {
-        (r.provider_id, r.model_id): r.reasons for r in router.filter_rows(req, policy, funds, AT)
+        (p, m): rows(router, req, policy, funds)[m][1]
+        for p, m in [(e.split("/")[0], e.split("/")[1]) for e in MODELS]
     }
+
+
+MODELS = [
+    "alpha/chat-small",
+    "alpha/chat-vision",
+    "alpha/old",
+    "alpha/gone",
+    "alpha/embed",
+    "beta/b-chat",
+    "homelab/llama",
+]
 
 
 def test_capability_closure_and_mode_capabilities(router: Router) -> None:
@@ -89,26 +109,23 @@ def test_lifecycle(router: Router) -> None:
     )
     assert allowed[("alpha", "old")] == ()
     assert allowed[("alpha", "gone")] == ("retired",)
-    before = router.filter_rows(
+    before = rows(
+        router,
         Requirements(frozenset({"text.chat"})),
-        TenantPolicy(),
-        ALL_FUNDS,
-        datetime(2024, 12, 31, 23, 59, tzinfo=UTC),
+        at=datetime(2024, 12, 31, 23, 59, tzinfo=UTC),
     )
-    assert {r.model_id: r.reasons for r in before}["old"] == ()
+    assert before["old"] == ("byok", ())
 
 
 def test_fund_sources_and_policy(router: Router) -> None:
     req = Requirements(frozenset({"text.chat"}))
     funds = FundSources(byok=frozenset({"alpha"}), platform=frozenset({"beta"}))
-    rows = {r.model_id: r for r in router.filter_rows(req, TenantPolicy(), funds, AT)}
-    assert rows["chat-small"].fund_source == "byok"
-    assert rows["b-chat"].fund_source == "platform"
-    assert rows["llama"].reasons == ("no_usable_credential",)  # no local endpoint configured
-    byok_only = {
-        r.model_id: r for r in router.filter_rows(req, TenantPolicy(byok_only=True), funds, AT)
-    }
-    assert byok_only["b-chat"].reasons == ("no_usable_credential",)
+    got = rows(router, req, funds=funds)
+    assert got["chat-small"] == ("byok", ())
+    assert got["b-chat"] == ("platform", ())
+    assert got["llama"] == (None, ("no_usable_credential",))  # no local endpoint configured
+    byok_only = rows(router, req, TenantPolicy(byok_only=True), funds)
+    assert byok_only["b-chat"] == (None, ("no_usable_credential",))
     blocked = TenantPolicy(blocked_providers=frozenset({"alpha"}))
     assert reasons(router, req, blocked)[("alpha", "chat-small")] == ("policy_blocked",)
     only_beta = TenantPolicy(allowed_providers=frozenset({"beta"}))
@@ -118,18 +135,13 @@ def test_fund_sources_and_policy(router: Router) -> None:
 
 
 def test_local_endpoint_is_a_fund_source(router: Router) -> None:
-    funds = FundSources(local=frozenset({"homelab"}))
-    rows = {r.model_id: r for r in router.filter_rows(Requirements(), TenantPolicy(), funds, AT)}
-    assert rows["llama"].fund_source == "local"
-    assert rows["llama"].reasons == ()
+    got = rows(router, Requirements(), funds=FundSources(local=frozenset({"homelab"})))
+    assert got["llama"] == ("local", ())
     # a BYOK entry for a local provider is not an endpoint
-    no_endpoint = FundSources(byok=frozenset({"homelab"}))
-    rows = {
-        r.model_id: r for r in router.filter_rows(Requirements(), TenantPolicy(), no_endpoint, AT)
-    }
-    assert rows["llama"].reasons == ("no_usable_credential",)
+    got = rows(router, Requirements(), funds=FundSources(byok=frozenset({"homelab"})))
+    assert got["llama"] == (None, ("no_usable_credential",))
 
 
 def test_naive_time_is_refused(router: Router) -> None:
     with pytest.raises(ValueError, match="timezone"):
-        router.filter_rows(Requirements(), TenantPolicy(), ALL_FUNDS, datetime(2025, 1, 1))
+        router.route_sql(Requirements(), funds=ALL_FUNDS, at=datetime(2025, 1, 1))

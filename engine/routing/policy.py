@@ -51,7 +51,9 @@ class PolicyFields(_Strict):
     local_first: bool | None = Field(
         default=None, description="Rank usable local endpoints before any cloud model."
     )
-    max_price_per_call: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)] | None = Field(
+    max_price_per_call: (
+        Annotated[Decimal, Field(ge=0, allow_inf_nan=False, decimal_places=18)] | None
+    ) = Field(
         default=None, description="USD; a candidate whose estimated cost is above is excluded."
     )
     allow_deprecated: bool | None = Field(

@@ -16,3 +16,9 @@ SELECT m.provider_id, m.model_id, p.kind AS provider_kind, m.context_window,
        m.max_output_tokens, m.max_images_per_request, m.deprecated, m.retired
 FROM models m JOIN providers p USING (provider_id)
 ORDER BY m.provider_id, m.model_id;
+
+-- A DECIMAL(38, 18) amount as an exact integer of 1e-18 units (HUGEINT), for exact sums and
+-- comparisons of money without DuckDB's decimal division (which yields DOUBLE).
+CREATE OR REPLACE MACRO routing_e18(x) AS
+    CAST(floor(x) AS HUGEINT) * CAST(1000000000000000000 AS HUGEINT)
+    + CAST((x - floor(x)) * 1000000000000000000 AS HUGEINT);
