@@ -25,6 +25,7 @@ from .routes.catalog import CatalogController, openai_models
 from .routes.credentials import CredentialController
 from .routes.gateway import GATEWAY_HANDLERS
 from .routes.ops import healthz, issue_token, list_tokens, metrics, revoke_token
+from .routes.receipts import RECEIPT_HANDLERS
 from .settings import Settings
 from .state import open_resources
 
@@ -39,6 +40,7 @@ ROUTE_HANDLERS = [
     list_tokens,
     revoke_token,
     *GATEWAY_HANDLERS,
+    *RECEIPT_HANDLERS,
 ]
 
 

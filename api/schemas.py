@@ -186,3 +186,18 @@ class HealthEventOut(Struct):
     outcome: str
     status: str
     latency_ms: float | None
+
+
+# -- receipts and usage --------------------------------------------------------------------
+class UsageTotal(Struct):
+    currency: str
+    records: int
+    raw_cost: Decimal  # what the providers charged (unrounded)
+    billed_amount: Decimal  # what the tenant owes (unrounded)
+    rounded_amount: Decimal  # sum of the per-record rounded amounts
+
+
+class TenantUsageOut(Struct):
+    tenant_id: str
+    ledger_seq: int  # the ledger position these totals include
+    totals: list[UsageTotal]

@@ -17,6 +17,7 @@ from byokvault.api.console.catalog_views import CatalogViews
 from byokvault.engine.catalog.load import Catalog
 from byokvault.engine.catalog.model import Model
 from byokvault.engine.catalog.store import open_catalog
+from byokvault.engine.ledger.writer import Ledger
 from byokvault.engine.paths import sql_text
 from byokvault.engine.vault.health import ProviderEndpoint
 from byokvault.engine.vault.vault import Vault
@@ -36,6 +37,7 @@ class Resources:
     metrics: Metrics
     http: httpx.AsyncClient
     vault: Vault
+    ledger: Ledger  # the process's single ledger writer (group commit, fed by a queue)
     probe_http: httpx.AsyncClient  # short timeouts, for credential health probes
     provider_endpoints: dict[str, ProviderEndpoint] = field(default_factory=dict)
     _local: threading.local = field(default_factory=threading.local)
@@ -79,6 +81,7 @@ class Resources:
         await self.http.aclose()
         await self.probe_http.aclose()
         self.vault.close()
+        self.ledger.close()  # drains the queue: every submitted record is committed first
         self.con.close()
 
 
@@ -102,5 +105,6 @@ def open_resources(settings: Settings, metrics: Metrics) -> Resources:
         metrics=metrics,
         http=http,
         probe_http=httpx.AsyncClient(timeout=5.0, follow_redirects=False),
+        ledger=Ledger(settings.data_dir / "ledger.duckdb"),
         vault=Vault.open(settings.data_dir / "vault.duckdb", settings.data_dir / "vault.kek"),
     )
