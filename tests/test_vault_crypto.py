@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from byokvault.engine.vault import crypto
 from byokvault.engine.vault.crypto import Binding, Keyring, VaultCryptoError
-from byokvault.engine.vault.secret import Secret, redact_text
+from byokvault.engine.vault.secret import Secret, install_log_redaction, redact_text
 
 DATA_KEY = bytes(range(32))
 BASE = Binding("tenant-a", "cred_1", "openai", 1, 1)
@@ -115,6 +115,30 @@ def test_redaction_scrubs_key_shapes() -> None:
     )
     scrubbed = redact_text(line)
     assert "abcdefgh12345678" not in scrubbed and "AIzaSyA1234567890" not in scrubbed
+
+
+def test_log_redaction_filter_scrubs_records_on_a_handler() -> None:
+    import logging
+
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Collect()
+    install_log_redaction(handler)
+    install_log_redaction(handler)  # idempotent
+    assert len(handler.filters) == 1
+    logger = logging.getLogger("byokvault.test.redaction")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        logger.debug("header x-api-key: %s", "sk-ant-live-abcdefgh12345678")
+        logger.warning("secret %s and %r", SECRET, SECRET)
+    finally:
+        logger.removeHandler(handler)
+    assert lines and all("abcdefgh12345678" not in ln and SECRET.reveal() not in ln for ln in lines)
 
 
 def test_kek_from_env_with_previous_keys() -> None:

@@ -280,3 +280,31 @@ def test_kek_rotation_under_load_has_zero_reader_failures(vault: Vault) -> None:
 def _forms(plain: str) -> list[bytes]:
     raw = plain.encode()
     return [raw, base64.b64encode(raw), raw.hex().encode(), raw.hex().upper().encode()]
+
+
+def test_data_key_rotation_under_load_has_zero_reader_failures(vault: Vault) -> None:
+    creds = [
+        vault.add_credential("acme", "openai", f"k{i}", Secret(f"sk-dk-load-{i}-abcd"))
+        for i in range(4)
+    ]
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def reader(n: int) -> None:
+        i = 0
+        while not stop.is_set():
+            cred = creds[(n + i) % len(creds)]
+            try:
+                assert _open(vault, "acme", cred, f"d{n}-{i}").reveal().startswith("sk-dk-load-")
+            except BaseException as exc:
+                failures.append(exc)
+            i += 1
+
+    threads = [threading.Thread(target=reader, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    versions = [vault.rotate_data_key("acme") for _ in range(3)]
+    stop.set()
+    for t in threads:
+        t.join()
+    assert failures == [] and versions == [2, 3, 4]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import VaultError
 from .model import Credential
-from .secret import Secret
+from .secret import Secret, install_log_redaction
 from .vault import Vault
 
 
@@ -105,6 +105,7 @@ class _RefuseSecret(argparse.Action):
 def _with_vault(func: Callable[[Vault, argparse.Namespace], int]) -> Callable:
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> int:
+        install_log_redaction()  # second line of defence for whatever logs during the command
         try:
             vault = Vault.open(args.db, key_file=args.key_file)
         except VaultError as exc:

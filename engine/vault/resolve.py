@@ -78,18 +78,13 @@ def resolve(
     check_id("tenant_id", tenant_id)  # the platform tenant never makes calls of its own
     check_id("provider_id", provider_id)
     check_id("call_id", call_id)
-    if vault.repo.resolution(call_id) is not None:
+    already, own, platform = vault.repo.resolution_candidates(tenant_id, provider_id, call_id)
+    if already:
         raise VaultInputError("call_id", f"{call_id!r} was already resolved")
     attempts: list[TierAttempt] = []
     tiers: list[tuple[str, Sequence[Credential] | None, str]] = [
-        ("tenant", vault.repo.credentials(tenant_id, provider_id), "tenant has no credential"),
-        (
-            "platform",
-            vault.repo.credentials(PLATFORM_TENANT, provider_id)
-            if allow_platform_fallback
-            else None,
-            "platform has no credential",
-        ),
+        ("tenant", own, "tenant has no credential"),
+        ("platform", platform if allow_platform_fallback else None, "platform has no credential"),
     ]
     for tier, credentials, empty_reason in tiers:
         if credentials is None:

@@ -25,6 +25,7 @@ import duckdb
 
 from ..paths import SQL_DIR, data_dir, sql_text
 from .model import (
+    PLATFORM_TENANT,
     AccessEvent,
     AccessResult,
     Alert,
@@ -116,6 +117,9 @@ class VaultRepository(Protocol):
     def credential(self, credential_id: str) -> Credential | None: ...
     def credentials(self, tenant_id: str, provider_id: str | None = None) -> list[Credential]: ...
     def all_credentials(self) -> list[Credential]: ...
+    def resolution_candidates(
+        self, tenant_id: str, provider_id: str, call_id: str
+    ) -> tuple[bool, list[Credential], list[Credential]]: ...
     def secret_for_decrypt(self, credential_id: str) -> SealedSecret | None: ...
     def tenant_ciphertexts(self, tenant_id: str) -> list[tuple[str, str, int, int, bytes]]: ...
     def replace_secret(
@@ -348,6 +352,19 @@ class DuckDBVaultRepository:
     def all_credentials(self) -> list[Credential]:
         with self._use() as cur:
             return [Credential.from_row(r) for r in cur.execute(Q["all_credentials"]).fetchall()]
+
+    def resolution_candidates(
+        self, tenant_id: str, provider_id: str, call_id: str
+    ) -> tuple[bool, list[Credential], list[Credential]]:
+        """(call id already resolved?, the tenant's credentials, the platform's) in one query."""
+        with self._use() as cur:
+            rows = cur.execute(
+                Q["resolution_candidates"], [tenant_id, provider_id, call_id, PLATFORM_TENANT]
+            ).fetchall()
+        creds = [Credential.from_row(r[1:]) for r in rows if r[1] is not None]
+        own = [c for c in creds if c.tenant_id == tenant_id]
+        platform = [c for c in creds if c.tenant_id == PLATFORM_TENANT]
+        return bool(rows[0][0]), own, platform
 
     def secret_for_decrypt(self, credential_id: str) -> SealedSecret | None:
         with self._use() as cur:

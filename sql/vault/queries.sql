@@ -157,3 +157,16 @@ FROM vault_alerts WHERE (? IS NULL OR tenant_id = ?) ORDER BY occurred_at DESC, 
 -- name: catalog_endpoints
 -- Run against the catalog's DuckDB (engine/catalog/store.py), not the vault file.
 SELECT provider_id, api_style, base_url FROM providers ORDER BY provider_id;
+
+-- name: resolution_candidates
+-- Everything resolution needs before opening a key, in one statement: whether the call id was
+-- already resolved, and the tenant's and the platform's credentials for the provider.
+-- $1 tenant, $2 provider, $3 call id, $4 the platform tenant id.
+WITH seen AS (SELECT count(*) AS n FROM vault_resolutions WHERE call_id = $3)
+SELECT seen.n,
+       c.credential_id, c.tenant_id, c.provider_id, c.base_url, c.label, c.fingerprint, c.status,
+       c.status_reason, c.secret_version, c.dk_version, c.ciphertext IS NOT NULL AS has_secret,
+       c.created_at, c.updated_at, c.status_changed_at, c.last_checked_at
+FROM seen
+LEFT JOIN vault_credentials c ON c.provider_id = $2 AND c.tenant_id IN ($1, $4)
+ORDER BY c.tenant_id, c.created_at, c.credential_id;
