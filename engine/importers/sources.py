@@ -23,6 +23,8 @@ IMPORTERS = ("genai-prices", "litellm", "models-dev", "openrouter", "ollama", "o
 class SourceSetting(Strict):
     url: Annotated[str, Field(min_length=1)]
     live: bool = False
+    # Local endpoints: model-name glob → capability ids, for what the server cannot tell.
+    capabilities: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class ProviderDefaults(Strict):
