@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "byokvault.api.cli",
     "byokvault.engine.ledger.cli",
     "byokvault.engine.vault.cli",
+    "byokvault.engine.routing.cli",
 )
 
 

@@ -212,3 +212,8 @@ def test_bad_requests_name_the_field(request_: dict, field: str, taxonomy: Taxon
     with pytest.raises(RequestError) as info:
         requirements_for(request_, taxonomy)
     assert info.value.field == field
+
+
+def test_embeddings_usage_is_embedding_tokens(taxonomy: Taxonomy) -> None:
+    req = requirements_for({"model": "text-embedding-3-small", "input": "x" * 40}, taxonomy)
+    assert req.usage_dict() == {"embedding_tokens": 10}

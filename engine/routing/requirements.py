@@ -195,8 +195,9 @@ def requirements_for(
 def _finish(shape: _Shape) -> Requirements:
     input_tokens = math.ceil(shape.chars / CHARS_PER_TOKEN) + IMAGE_TOKENS * shape.images
     usage = dict(shape.usage)
-    if "input_tokens" in usage:
-        usage["input_tokens"] = input_tokens
+    for key in ("input_tokens", "embedding_tokens"):
+        if key in usage:
+            usage[key] = input_tokens
     if "output_tokens" in usage:
         usage["output_tokens"] = shape.output_tokens or DEFAULT_OUTPUT_TOKENS
     return Requirements(
@@ -428,7 +429,7 @@ def _read_embeddings(body: Mapping[str, Any], shape: _Shape) -> None:
         shape.chars += CHARS_PER_TOKEN * len(value)  # already tokens
     else:
         shape.text(value if isinstance(value, str) else list(value))
-    shape.usage["input_tokens"] = 1
+    shape.usage["embedding_tokens"] = 1  # the catalog prices embeddings on embedding_tokens
 
 
 def _read_image_edit(body: Mapping[str, Any], shape: _Shape) -> None:
