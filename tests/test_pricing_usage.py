@@ -57,6 +57,8 @@ def test_parts_and_wholes() -> None:
         ({"input_tokens": Decimal("1.5")}, "whole units"),
         ({"input_tokens": Decimal("NaN")}, "finite"),
         ({"inptu_tokens": 3}, "unknown usage key"),
+        ({"input_tokens": 10**13}, "implausibly large"),
+        ({"output_video_seconds": Decimal("1.0000001")}, "more than 6 decimals"),
     ],
 )
 def test_impossible_usages_are_clear_errors(data: dict, message: str) -> None:

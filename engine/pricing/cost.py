@@ -61,7 +61,18 @@ class UnpricedError(PricingError):
 
 
 class AmbiguousPriceError(PricingError):
-    pass
+    """Several rows apply equally to one dimension: the catalog must say which one wins."""
+
+    def __init__(self, model: ModelPrices, usage_key: str, at: datetime, context: object) -> None:
+        self.provider_id, self.model_id, self.dimension = (
+            model.provider_id,
+            model.model_id,
+            usage_key,
+        )
+        super().__init__(
+            f"{model.provider_id}/{model.model_id}: several {usage_key} rows apply equally at "
+            f"{at.isoformat()} ({context})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +164,7 @@ def select_rows(
             continue
         dimension = prices.dimension_for_key.get(key)
         rows = model.rows.get(dimension, ()) if dimension else ()
-        chosen[key] = _best_row(
-            model, dimension or key, rows, at, time_of_day, input_tokens, context
-        )
+        chosen[key] = _best_row(model, key, rows, at, time_of_day, input_tokens, context)
     return chosen
 
 
@@ -217,7 +226,7 @@ def _scale(per: int) -> Decimal:
 
 def _best_row(
     model: ModelPrices,
-    dimension: str,
+    usage_key: str,
     rows: tuple[PriceRow, ...],
     at: datetime,
     time_of_day,
@@ -236,10 +245,7 @@ def _best_row(
         elif rank == best_rank:
             tied = True
     if tied:
-        raise AmbiguousPriceError(
-            f"{model.provider_id}/{model.model_id}: several {dimension} rows apply equally at "
-            f"{at.isoformat()} ({context.describe() or 'default context'})"
-        )
+        raise AmbiguousPriceError(model, usage_key, at, context.describe() or "default context")
     return best
 
 

@@ -52,6 +52,10 @@ FALLS_BACK_TO_WHOLE: frozenset[str] = frozenset(
     {"output_reasoning_tokens", "cache_read_tokens", "cache_write_5m_tokens"}
 )
 
+# The SQL twin holds quantities as DECIMAL(18, 6): at most 10^12 of anything, 6 decimals.
+MAX_QUANTITY = 10**12
+MAX_DECIMALS = 6
+
 # Quantities that need not be whole numbers (durations); every other key counts things.
 FRACTIONAL_KEYS: frozenset[str] = frozenset(
     {"input_audio_seconds", "output_audio_seconds", "output_video_seconds", "realtime_minutes"}
@@ -120,6 +124,8 @@ class Usage:
             if type(value) is int:
                 if value < 0:
                     raise UsageError(f"{key} is negative ({value})")
+                if value > MAX_QUANTITY:
+                    raise UsageError(f"{key} is implausibly large ({value} > 10^12)")
             else:
                 object.__setattr__(self, key, _checked_number(key, value))
         _check_parts(self)
@@ -164,7 +170,11 @@ def _checked_number(key: str, value: object) -> Decimal | int:
         raise UsageError(f"{key} must be finite, got {value}")
     if number < 0:
         raise UsageError(f"{key} is negative ({value})")
+    if number > MAX_QUANTITY:
+        raise UsageError(f"{key} is implausibly large ({value} > 10^12)")
     if key in FRACTIONAL_KEYS:
+        if isinstance(number, Decimal) and number.as_tuple().exponent < -MAX_DECIMALS:  # type: ignore[operator]
+            raise UsageError(f"{key} has more than {MAX_DECIMALS} decimals ({value})")
         return int(number) if number == int(number) else Decimal(number)
     if number != int(number):
         raise UsageError(f"{key} counts whole units, got {value}")

@@ -1,0 +1,197 @@
+-- The SQL twin of engine/pricing/cost.py: prices every row of `usage_input` (usage_input.sql)
+-- against the catalog tables (`prices`, `units`, `models`), with the same rules, tested to agree
+-- EXACTLY with the Python cost function on 100k random usages. Install with
+-- engine.pricing.twin.install(con) (it also writes the vocabulary tables read here,
+-- `pricing_usage_keys` and `pricing_usage_parts`, from engine/pricing/usage.py), then:
+--
+--   SELECT * FROM pricing_totals;      -- one row per call: exact total, or the error stopping it
+--   SELECT * FROM pricing_line_items;  -- one row per charged dimension of each priced call
+--
+-- Selection (the prose is in cost.py): rows in force at `at`; eligible by tier (the call's or
+-- standard), region (the call's or none), UTC time window, qualifiers and crossed long-context
+-- threshold; the most specific wins, compared by tier, region, window, qualifiers, highest
+-- threshold; equally specific rows are an ambiguity error. Each token is charged once, at its
+-- most specific priced key (parts are taken out of their wholes).
+
+-- Calls that cannot be priced at all: unknown model, or a service tier the model does not offer.
+CREATE OR REPLACE VIEW pricing_call_errors AS
+SELECT u.call_id, 0 AS error_class, 0 AS error_order, 'unknown_model' AS error_kind,
+       NULL::VARCHAR AS error_dimension,
+       'unknown model ' || u.model_id || ' for provider ' || u.provider_id AS error
+FROM usage_input u
+ANTI JOIN models m ON m.provider_id = u.provider_id AND m.model_id = u.model_id
+UNION ALL
+SELECT u.call_id, 1, 0, 'unpriced', 'service_tier=' || u.service_tier,
+       u.provider_id || '/' || u.model_id || ': the model has no ' || u.service_tier
+           || ' prices in force'
+FROM usage_input u
+WHERE u.service_tier <> 'standard'
+  AND EXISTS (SELECT 1 FROM models m WHERE m.provider_id = u.provider_id AND m.model_id = u.model_id)
+  AND NOT EXISTS (
+    SELECT 1 FROM prices p
+    WHERE p.provider_id = u.provider_id AND p.model_id = u.model_id
+      AND p.service_tier = u.service_tier
+      AND p.effective_from <= u.at AND (p.effective_to IS NULL OR u.at < p.effective_to));
+
+-- One row per call and used key: the chosen row, the charged quantity (leaf), the amount, and
+-- the key's own error if any.
+CREATE OR REPLACE VIEW pricing_call_keys AS
+WITH used AS MATERIALIZED (
+    -- usage_input unpivoted to the keys a call uses, with the call's context
+    SELECT *
+    FROM (
+        UNPIVOT (
+            SELECT call_id, provider_id, model_id, "at",
+                   ("at" AT TIME ZONE 'UTC')::TIME AS time_of_day,
+                   service_tier, region, image_size, image_quality, video_resolution,
+                   input_tokens AS context_input_tokens,
+                   COLUMNS(* EXCLUDE (call_id, provider_id, model_id, "at", service_tier, region,
+                                      image_size, image_quality, video_resolution))
+                       ::DECIMAL(18, 6)
+            FROM usage_input
+        )
+        ON COLUMNS(* EXCLUDE (call_id, provider_id, model_id, "at", time_of_day, service_tier,
+                              region, image_size, image_quality, video_resolution,
+                              context_input_tokens))
+        INTO NAME usage_key VALUE quantity
+    )
+    WHERE quantity <> 0
+),
+rates AS (
+    SELECT p.*, u.usage_key, u.per,
+           (CASE u.per WHEN 1 THEN 1 WHEN 10 THEN 0.1 WHEN 100 THEN 0.01 WHEN 1000 THEN 0.001
+                WHEN 10000 THEN 0.0001 WHEN 100000 THEN 0.00001 WHEN 1000000 THEN 0.000001
+            END)::DECIMAL(7, 6) AS per_scale,
+           -- specificity without the tier part (that depends on the call)
+           ((((p.region IS NOT NULL)::INTEGER * 2 + (p.window_start IS NOT NULL)::INTEGER) * 4
+             + (p.image_size IS NOT NULL)::INTEGER + (p.image_quality IS NOT NULL)::INTEGER
+             + (p.video_resolution IS NOT NULL)::INTEGER)::HUGEINT << 64)
+             + coalesce(p.long_context_threshold, -1) + 1 AS base_rank,
+           row_number() OVER (ORDER BY p.price_id) AS row_idx
+    FROM prices p JOIN units u USING (dimension)
+),
+candidates AS (
+    SELECT u.call_id, u.usage_key, r.row_idx,
+           -- rank packed in one integer: tier match, then base_rank, then row_idx to break ties
+           (((((r.service_tier = u.service_tier)::INTEGER::HUGEINT << 72) + r.base_rank) << 32)
+            + r.row_idx) AS packed_hi,
+           (((((r.service_tier = u.service_tier)::INTEGER::HUGEINT << 72) + r.base_rank) << 32)
+            + (4294967295 - r.row_idx)) AS packed_lo
+    FROM used u
+    JOIN rates r
+      ON r.provider_id = u.provider_id AND r.model_id = u.model_id AND r.usage_key = u.usage_key
+    WHERE r.effective_from <= u.at
+      AND (r.effective_to IS NULL OR u.at < r.effective_to)
+      AND (r.service_tier = u.service_tier OR r.service_tier = 'standard')
+      AND (r.region IS NULL OR r.region = u.region)
+      AND (r.window_start IS NULL OR CASE
+               WHEN r.window_start < r.window_end
+               THEN u.time_of_day >= r.window_start AND u.time_of_day < r.window_end
+               ELSE u.time_of_day >= r.window_start OR u.time_of_day < r.window_end END)
+      AND (r.image_size IS NULL OR r.image_size = u.image_size)
+      AND (r.image_quality IS NULL OR r.image_quality = u.image_quality)
+      AND (r.video_resolution IS NULL OR r.video_resolution = u.video_resolution)
+      AND (r.long_context_threshold IS NULL
+           OR u.context_input_tokens > r.long_context_threshold
+           OR (r.long_context_inclusive AND u.context_input_tokens = r.long_context_threshold))
+),
+chosen AS (
+    -- the most specific row; the largest and smallest row_idx among the most specific differ
+    -- exactly when two rows tie
+    SELECT call_id, usage_key,
+           (max(packed_hi) & 4294967295)::BIGINT AS row_idx,
+           (max(packed_hi) & 4294967295) <> 4294967295 - (max(packed_lo) & 4294967295) AS tied
+    FROM candidates GROUP BY call_id, usage_key
+),
+keyed AS MATERIALIZED (
+    SELECT u.call_id, u.provider_id, u.model_id, u.usage_key, u.quantity,
+           k.depth, k.is_part, k.is_root, k.falls_back, k.key_order, k.leaf_order,
+           c.row_idx, coalesce(c.tied, false) AS tied,
+           -- charged at its own rate when priced; roots and independent keys always are
+           (c.row_idx IS NOT NULL OR k.is_root OR NOT k.is_part) AS charged
+    FROM used u
+    JOIN pricing_usage_keys k USING (usage_key)
+    LEFT JOIN chosen c USING (call_id, usage_key)
+),
+level3 AS (
+    SELECT call_id, usage_key, quantity AS leaf FROM keyed WHERE charged AND depth = 3
+),
+level2 AS (
+    SELECT c.call_id, c.usage_key, c.quantity - coalesce(sum(l.leaf), 0) AS leaf
+    FROM keyed c
+    LEFT JOIN pricing_usage_parts pt ON pt.whole = c.usage_key
+    LEFT JOIN level3 l ON l.call_id = c.call_id AND l.usage_key = pt.part
+    WHERE c.charged AND c.depth = 2
+    GROUP BY c.call_id, c.usage_key, c.quantity
+),
+level23 AS MATERIALIZED (SELECT * FROM level2 UNION ALL SELECT * FROM level3),
+level1 AS (
+    SELECT c.call_id, c.usage_key, c.quantity - coalesce(sum(l.leaf), 0) AS leaf
+    FROM keyed c
+    LEFT JOIN pricing_usage_parts pt ON pt.whole = c.usage_key
+    LEFT JOIN level23 l ON l.call_id = c.call_id AND l.usage_key = pt.part
+    WHERE c.charged AND c.depth = 1
+    GROUP BY c.call_id, c.usage_key, c.quantity
+),
+leaves AS (SELECT * FROM level1 UNION ALL SELECT * FROM level23)
+SELECT k.call_id, k.provider_id, k.model_id, k.usage_key, k.key_order, k.quantity, l.leaf,
+       r.price_id, r.dimension, r.amount AS unit_price, r.per,
+       r.amount * l.leaf * r.per_scale AS amount,
+       r.effective_from, r.conditions_key AS conditions,
+       e.error_class, e.error_order,
+       CASE e.error_class WHEN 2 THEN 'ambiguous' ELSE 'unpriced' END AS error_kind,
+       k.provider_id || '/' || k.model_id || ': ' || CASE e.error_class
+           WHEN 2 THEN 'several ' || k.usage_key || ' rows apply equally'
+           WHEN 3 THEN k.usage_key || ' is unpriced: this part has no price of its own'
+           ELSE k.usage_key || ' is unpriced: no price row applies' END AS error
+FROM keyed k
+LEFT JOIN leaves l USING (call_id, usage_key)
+LEFT JOIN rates r ON r.row_idx = k.row_idx
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN k.tied THEN 2
+                WHEN NOT k.charged AND NOT k.falls_back THEN 3
+                WHEN k.charged AND r.price_id IS NULL AND l.leaf > 0
+                     AND k.usage_key <> 'requests' THEN 4 END AS error_class,
+           CASE WHEN k.tied OR NOT k.charged THEN k.key_order ELSE k.leaf_order END AS error_order
+) e;
+
+-- One row per charged dimension of each call that prices fully.
+CREATE OR REPLACE VIEW pricing_line_items AS
+WITH keys AS MATERIALIZED (SELECT * FROM pricing_call_keys),
+failed AS (
+    SELECT call_id FROM keys WHERE error_class IS NOT NULL
+    UNION SELECT call_id FROM pricing_call_errors
+)
+SELECT call_id, provider_id, model_id, usage_key, dimension, price_id, unit_price, per,
+       leaf AS quantity, amount, effective_from, conditions, key_order
+FROM keys
+ANTI JOIN failed USING (call_id)
+WHERE price_id IS NOT NULL AND leaf <> 0;
+
+-- One row per call: the exact total (unrounded), or NULL and the first error (the one the
+-- Python cost function raises).
+CREATE OR REPLACE VIEW pricing_totals AS
+WITH keys AS MATERIALIZED (SELECT * FROM pricing_call_keys),
+errors AS (
+    SELECT call_id, error_class, error_order, error_kind, usage_key AS error_dimension, error
+    FROM keys WHERE error_class IS NOT NULL
+    UNION ALL
+    SELECT * FROM pricing_call_errors
+),
+first_error AS (
+    -- arg_min over a struct: arg_min of a column would skip a NULL dimension
+    SELECT call_id, arg_min({'kind': error_kind, 'dimension': error_dimension, 'error': error},
+                            (error_class, error_order)) AS e
+    FROM errors GROUP BY call_id
+),
+sums AS (
+    SELECT call_id, sum(amount) FILTER (WHERE price_id IS NOT NULL AND leaf <> 0) AS total
+    FROM keys GROUP BY call_id
+)
+SELECT u.call_id, u.provider_id, u.model_id, u."at",
+       CASE WHEN f.call_id IS NULL THEN coalesce(s.total, 0) END AS total,
+       'USD' AS currency, f.e.kind AS error_kind, f.e.dimension AS error_dimension,
+       f.e.error AS error
+FROM usage_input u
+LEFT JOIN sums s USING (call_id)
+LEFT JOIN first_error f USING (call_id);
