@@ -18,7 +18,14 @@ from byokvault.engine.ledger import (
     RecordError,
     ReversalError,
 )
-from byokvault.engine.ledger.rows import GENESIS, canonical, chain_hash, row_of, rows_of
+from byokvault.engine.ledger.rows import (
+    GENESIS,
+    canonical,
+    chain_hash,
+    entry_of,
+    row_of,
+    rows_of,
+)
 from byokvault.engine.ledger.synthetic import make_record
 from byokvault.engine.ledger.verify import verify_rows
 
@@ -46,6 +53,8 @@ def test_canonical_form_from_sql_equals_python(ledger_path: Path) -> None:
         entry = ledger.append(make_record(3))
         [row] = [r for batch in ledger.store.scan(canonical=True) for r in rows_of(batch)]
         assert canonical(row) == canonical(row_of(entry))
+        [stored] = [r for batch in ledger.store.scan() for r in rows_of(batch)]
+        assert entry_of(stored) == entry
 
 
 def test_same_key_same_payload_returns_the_original(ledger_path: Path) -> None:

@@ -181,33 +181,55 @@ def entry_of(row: dict[str, Any]) -> LedgerEntry:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
+_ZERO = Decimal(0)
 
 
-def _canonical_value(value: Any) -> Any:
-    """Decimal → its DECIMAL(38, 24) text; datetime → epoch microseconds; the rest as is.
+def _money(value: Any) -> Any:
+    """A Decimal as its DECIMAL(38, 24) text (what DuckDB's CAST(x AS VARCHAR) gives)."""
+    if value.__class__ is Decimal:
+        return f"{value if value else _ZERO:.24f}"  # never "-0.000..."
+    return value  # already text (read with canonical_rows.sql) or None
 
-    These are exactly what DuckDB gives for ``CAST(x AS VARCHAR)`` and ``epoch_us(x)`` on the
-    stored columns, so a verifier can read the canonical form straight from SQL.
-    """
-    if isinstance(value, Decimal):
-        return f"{value if value else _ZERO:.24f}"  # no "-0.000..."
+
+def _micros(value: Any) -> Any:
+    """A datetime as epoch microseconds (what DuckDB's epoch_us(x) gives)."""
     if isinstance(value, datetime):
         return (value - _EPOCH) // _MICRO
-    if isinstance(value, list | tuple):
-        return [_canonical_value(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _canonical_value(v) for k, v in value.items()}
     return value
 
 
-_ZERO = Decimal(0)
+def _line(line: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "amount": _money(line["amount"]),
+        "dimension": line["dimension"],
+        "effective_from": _micros(line["effective_from"]),
+        "per": line["per"],
+        "price_id": line["price_id"],
+        "quantity": _money(line["quantity"]),
+        "unit_price": _money(line["unit_price"]),
+    }
+
+
+def _usage(usage: dict[str, Any]) -> dict[str, Any]:
+    return {"dimension": usage["dimension"], "quantity": _money(usage["quantity"])}
+
+
+_FORMS: dict[str, Any] = {
+    name: _money if pa.types.is_decimal(kind) else _micros
+    for name, kind in zip(ARROW_SCHEMA.names, ARROW_SCHEMA.types, strict=True)
+    if pa.types.is_decimal(kind) or pa.types.is_timestamp(kind)
+}
 _encoder = msgspec.json.Encoder(order="sorted")
 
 
 def canonical(row: dict[str, Any]) -> bytes:
     """The bytes a row's hash covers: compact JSON with sorted keys of every stored field
     except the two hashes; money as fixed-scale decimal strings, times as epoch µs."""
-    body = {k: _canonical_value(v) for k, v in row.items() if k not in HASH_FIELDS}
+    body = {k: v for k, v in row.items() if k not in HASH_FIELDS}
+    for name, form in _FORMS.items():
+        body[name] = form(body[name])
+    body["lines"] = [_line(line) for line in body["lines"]]
+    body["usage"] = [_usage(u) for u in body["usage"]]
     return _encoder.encode(body)
 
 

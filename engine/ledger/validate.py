@@ -11,7 +11,7 @@ from .record import BillingRecord, FundSource, Kind, PricedLine
 
 # The stored scale: DECIMAL(38, 24) leaves 14 integer digits and 24 fractional ones.
 SCALE = 24
-MAX_ABS = Decimal(10) ** (38 - SCALE)
+_QUANTUM = Decimal(1).scaleb(-SCALE)
 MAX_TEXT = 256
 
 
@@ -36,32 +36,43 @@ def validate(record: BillingRecord) -> None:
         raise RecordError(problems)
 
 
+_REQUIRED_TEXT = (
+    "tenant_id",
+    "call_id",
+    "idempotency_key",
+    "provider_id",
+    "model_id",
+    "capability_class",
+    "tier",
+)
+_OPTIONAL_TEXT = ("credential_id", "credential_resolution_id", "quote_id", "reverses", "reason")
+_PRICING_TEXT = ("currency", "catalog_version", "rules_version")
+
+
+def _text_problem(value: object, required: bool) -> str | None:
+    if value is None:
+        return "is required" if required else None
+    if value.__class__ is not str or not value:
+        return "must be a non-empty string"
+    if len(value) > MAX_TEXT or not value.isprintable():  # type: ignore[attr-defined]
+        return f"must be at most {MAX_TEXT} printable characters"
+    return None
+
+
 def _check_texts(record: BillingRecord, problems: list[tuple[str, str]]) -> None:
-    required = ("tenant_id", "call_id", "idempotency_key", "provider_id", "model_id")
-    required += ("capability_class", "tier")
-    optional = ("credential_id", "credential_resolution_id", "quote_id", "reverses", "reason")
-    texts = [(name, getattr(record, name), True) for name in required]
-    texts += [(name, getattr(record, name), False) for name in optional]
     pricing = record.pricing
-    texts += [
-        (f"pricing.{name}", getattr(pricing, name), True)
-        for name in ("currency", "catalog_version", "rules_version")
-    ]
+    texts = [(name, getattr(record, name), True) for name in _REQUIRED_TEXT]
+    texts += [(name, getattr(record, name), False) for name in _OPTIONAL_TEXT]
+    texts += [(f"pricing.{name}", getattr(pricing, name), True) for name in _PRICING_TEXT]
     texts.append(("pricing.rounding.mode", pricing.rounding.mode, True))
     for i, line in enumerate(pricing.lines):
-        texts += [(f"pricing.lines.{i}.dimension", line.dimension, True)]
-        texts += [(f"pricing.lines.{i}.price_id", line.price_id, True)]
+        texts.append((f"pricing.lines.{i}.dimension", line.dimension, True))
+        texts.append((f"pricing.lines.{i}.price_id", line.price_id, True))
     texts += [(f"usage.{i}.dimension", u.dimension, True) for i, u in enumerate(record.usage)]
-    for field, value, needed in texts:
-        if value is None:
-            if needed:
-                problems.append((field, "is required"))
-        elif not isinstance(value, str) or not value:
-            problems.append((field, "must be a non-empty string"))
-        elif len(value) > MAX_TEXT or any(ord(c) < 32 or ord(c) == 127 for c in value):
-            problems.append(
-                (field, f"must be at most {MAX_TEXT} characters, no control characters")
-            )
+    for field, value, required in texts:
+        problem = _text_problem(value, required)
+        if problem is not None:
+            problems.append((field, problem))
     if not isinstance(record.fund_source, FundSource):
         problems.append(("fund_source", "must be one of byok, platform, local"))
 
@@ -89,24 +100,34 @@ def _money_fields(record: BillingRecord) -> list[tuple[str, object, bool]]:
         ("pricing.rounding.quantum", pricing.rounding.quantum, True),
     ]
     for i, line in enumerate(pricing.lines):
-        for name in ("unit_price", "quantity", "amount"):
-            fields.append((f"pricing.lines.{i}.{name}", getattr(line, name), True))
+        fields.append((f"pricing.lines.{i}.unit_price", line.unit_price, True))
+        fields.append((f"pricing.lines.{i}.quantity", line.quantity, True))
+        fields.append((f"pricing.lines.{i}.amount", line.amount, True))
     fields += [(f"usage.{i}.quantity", u.quantity, True) for i, u in enumerate(record.usage)]
     return fields
+
+
+def _money_problem(value: object) -> str | None:
+    if value.__class__ is not Decimal:
+        return f"must be a Decimal, not {type(value).__name__}"
+    if not value.is_finite():  # type: ignore[attr-defined]
+        return "must be a finite number"
+    if value and value.adjusted() >= 38 - SCALE:  # type: ignore[attr-defined]
+        return f"does not fit DECIMAL(38, {SCALE}): too large"
+    if value.as_tuple().exponent < -SCALE and value != value.quantize(_QUANTUM):  # type: ignore[attr-defined,operator]
+        return f"does not fit DECIMAL(38, {SCALE}): more than {SCALE} decimal places"
+    return None
 
 
 def _check_money_types(record: BillingRecord, problems: list[tuple[str, str]]) -> None:
     for field, value, required in _money_fields(record):
         if value is None and not required:
             continue
-        if not isinstance(value, Decimal):
-            problems.append((field, f"must be a Decimal, not {type(value).__name__}"))
-        elif not value.is_finite():
-            problems.append((field, "must be a finite number"))
-        elif abs(value) >= MAX_ABS or value != value.quantize(Decimal(1).scaleb(-SCALE)):
-            problems.append((field, f"does not fit DECIMAL(38, {SCALE}) exactly"))
+        problem = _money_problem(value)
+        if problem is not None:
+            problems.append((field, problem))
     for i, line in enumerate(record.pricing.lines):
-        if not isinstance(line.per, int) or isinstance(line.per, bool) or line.per <= 0:
+        if line.per.__class__ is not int or line.per <= 0:
             problems.append((f"pricing.lines.{i}.per", "must be a positive integer"))
 
 

@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import msgspec
+import pyarrow as pa
 
 from .record import BillingRecord, Kind, LedgerEntry, differing_fields, reversal_of
 from .rows import canonical, chain_hash, entry_of, row_of, to_arrow
@@ -223,9 +224,9 @@ class Ledger:
         """Write the new records in one transaction; keys already stored return their entry."""
         found: dict[Key, LedgerEntry] = {}
         while records:
-            entries, rows = self._chain(list(records.values()))
+            entries, table = self._chain(list(records.values()))
             try:
-                self.store.append(to_arrow(rows))
+                self.store.append(table)
             except DuplicateKeys:
                 # A key committed earlier (e.g. before a crash, never acknowledged): answer
                 # with the stored record and write the rest. Rare, so one lookup is fine.
@@ -246,7 +247,7 @@ class Ledger:
             self._remember(key, entry)
         return found
 
-    def _chain(self, records: list[BillingRecord]) -> tuple[list[LedgerEntry], list[dict]]:
+    def _chain(self, records: list[BillingRecord]) -> tuple[list[LedgerEntry], pa.Table]:
         """Number and hash records after the current head (not yet committed)."""
         seq, head = self._seq, self._head
         now = datetime.now(UTC)
@@ -258,7 +259,7 @@ class Ledger:
             head = row["row_hash"] = chain_hash(entry.prev_hash, canonical(row))
             entries.append(msgspec.structs.replace(entry, row_hash=head))
             rows.append(row)
-        return entries, rows
+        return entries, to_arrow(rows)
 
     def _acknowledge(self, entries: list[LedgerEntry]) -> None:
         """After COMMIT: advance the head and the tenants' running totals."""
