@@ -134,6 +134,15 @@ class DuckDBStore:
         cur = self._con.cursor()
         yield from cur.execute(sql + " ORDER BY seq", params).to_arrow_reader(50_000)
 
+    def export(self, first_seq: int, last_seq: int, path: Path) -> None:
+        """Write records first_seq..last_seq, in seq order, to one Parquet file."""
+        target = str(path).replace("'", "''")
+        self._cursor().execute(
+            f"COPY (SELECT * FROM ledger WHERE seq BETWEEN {int(first_seq)} AND {int(last_seq)} "
+            f"ORDER BY seq) TO '{target}' "
+            "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880, USE_TMP_FILE false)"
+        )
+
     def seals(self) -> list[dict[str, Any]]:
         cur = self._cursor().execute("SELECT * FROM ledger_seals ORDER BY first_seq")
         names = [d[0] for d in cur.description]
