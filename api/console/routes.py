@@ -18,6 +18,7 @@ from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
 from .catalog_views import PAGE_LIMIT, CatalogViews, ModelFilter
+from .tenant_pages import tenant_handlers
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATE_KEY = "console_catalog"
@@ -141,5 +142,12 @@ def guide_page(request: Request) -> Template:
 def console_router() -> Router:
     return Router(
         path="/console",
-        route_handlers=[console_home, catalog_page, model_page, capabilities_page, guide_page],
+        route_handlers=[
+            console_home,
+            catalog_page,
+            model_page,
+            capabilities_page,
+            guide_page,
+            *tenant_handlers(),
+        ],
     )
