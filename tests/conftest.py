@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from byokvault.engine.paths import BUNDLED_CATALOG
+
+# CI runs derandomized: the same examples every run, so a red build is reproducible and a green
+# one is not luck. Locally, examples stay random to keep finding new cases.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 SHARED_UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream"
 
