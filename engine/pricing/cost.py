@@ -129,20 +129,32 @@ def price_usage(
     context: PricingContext = DEFAULT_CONTEXT,
 ) -> Breakdown:
     """Price one call. Raises UnpricedError, AmbiguousPriceError or UnknownModelError."""
-    at = as_utc(at)
     model = prices.model(provider_id, model_id)
+    return price_model(model, prices.dimension_for_key, prices.catalog_version, usage, at, context)
+
+
+def price_model(
+    model: ModelPrices,
+    dimension_for_key: dict[str, str],
+    catalog_version: str,
+    usage: Usage,
+    at: datetime,
+    context: PricingContext = DEFAULT_CONTEXT,
+) -> Breakdown:
+    """Price one call against one model's rows: the live index's, or a quote's frozen copy."""
+    at = as_utc(at)
     if context.service_tier != "standard" and not model.offers_tier(context.service_tier, at):
         raise UnpricedError(
-            provider_id,
-            model_id,
+            model.provider_id,
+            model.model_id,
             f"service_tier={context.service_tier}",
             f"the model has no {context.service_tier!r} prices in force at {at.isoformat()}",
         )
-    chosen = select_rows(prices, model, usage, at, context)
+    chosen = select_rows(dimension_for_key, model, usage, at, context)
     items = line_items(model, usage, chosen)
     total = sum((item.amount for item in items), ZERO)
     return Breakdown(
-        provider_id, model_id, at, items, total, "USD", prices.catalog_version, context
+        model.provider_id, model.model_id, at, items, total, "USD", catalog_version, context
     )
 
 
@@ -153,7 +165,11 @@ def as_utc(at: datetime) -> datetime:
 
 
 def select_rows(
-    prices: PriceIndex, model: ModelPrices, usage: Usage, at: datetime, context: PricingContext
+    dimension_for_key: dict[str, str],
+    model: ModelPrices,
+    usage: Usage,
+    at: datetime,
+    context: PricingContext,
 ) -> dict[str, PriceRow | None]:
     """The chosen row per used usage key (None: no eligible row)."""
     chosen: dict[str, PriceRow | None] = {}
@@ -162,7 +178,7 @@ def select_rows(
     for key in USAGE_KEYS:
         if not getattr(usage, key):
             continue
-        dimension = prices.dimension_for_key.get(key)
+        dimension = dimension_for_key.get(key)
         rows = model.rows.get(dimension, ()) if dimension else ()
         chosen[key] = _best_row(model, key, rows, at, time_of_day, input_tokens, context)
     return chosen
