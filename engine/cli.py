@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "byokvault.engine.ledger.cli",
     "byokvault.engine.vault.cli",
     "byokvault.engine.routing.cli",
+    "byokvault.engine.pricing.cli",
 )
 
 
