@@ -20,7 +20,7 @@ from byokvault.engine.vault.errors import (
 )
 from byokvault.engine.vault.model import PLATFORM_TENANT, AccessResult, Credential
 from byokvault.engine.vault.secret import Secret
-from byokvault.engine.vault.store import DuckDBVaultRepository, migration_files
+from byokvault.engine.vault.store import DatabaseInUse, DuckDBVaultRepository, migration_files
 from byokvault.engine.vault.vault import Vault
 
 
@@ -37,7 +37,11 @@ def _open(v: Vault, tenant: str, cred: Credential, call: str = "call-1") -> Secr
 
 def test_migrations_recorded_once(tmp_path: Path) -> None:
     repo = DuckDBVaultRepository(tmp_path / "v.duckdb")
-    expected = [name for name, _ in migration_files() if not name.startswith("000_")]
+    expected = {
+        "vault": [name for name, _ in migration_files("vault")],
+        "audit": [name for name, _ in migration_files("vault/audit")],
+    }
+    assert expected["vault"] and expected["audit"]
     assert repo.applied_migrations() == expected
     repo.close()
     again = DuckDBVaultRepository(tmp_path / "v.duckdb")  # reopening applies nothing twice
@@ -141,7 +145,7 @@ def test_platform_and_local_endpoint_credentials(vault: Vault) -> None:
 
 
 def _raw_bytes(path: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    return b"".join(p.read_bytes() for p in path.parent.glob(path.stem + "*"))
 
 
 def test_rekey_leaves_no_old_bytes_in_the_database_file(vault: Vault) -> None:
@@ -219,8 +223,10 @@ def test_kek_rotation_rewraps_and_updates_the_key_file(vault: Vault, tmp_path: P
     assert report.rewrapped == 4 and report.retired == [old_id]
     assert vault.repo.kek_usage() == {report.kek_id: 4}
     assert crypto.read_key_file(tmp_path / "vault.kek").ids == {report.kek_id}
-    reopened = Vault.open(tmp_path / "vault.duckdb", key_file=tmp_path / "vault.kek")
+    with pytest.raises(DatabaseInUse):  # compaction could not follow a second connection
+        Vault.open(tmp_path / "vault.duckdb", key_file=tmp_path / "vault.kek")
     vault.close()
+    reopened = Vault.open(tmp_path / "vault.duckdb", key_file=tmp_path / "vault.kek")
     for i, cred in enumerate(creds):
         assert _open(reopened, f"t{i}", cred).reveal() == f"sk-kek-{i}-abcdefgh"
     reopened.close()
@@ -308,3 +314,20 @@ def test_data_key_rotation_under_load_has_zero_reader_failures(vault: Vault) -> 
     for t in threads:
         t.join()
     assert failures == [] and versions == [2, 3, 4]
+
+
+def test_a_second_process_gets_a_clear_error(vault: Vault, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "from pathlib import Path\n"
+        "from byokvault.engine.vault.vault import Vault\n"
+        "from byokvault.engine.vault.errors import VaultError\n"
+        "try:\n"
+        f"    Vault.open(Path({str(tmp_path / 'vault.duckdb')!r}), Path({str(tmp_path / 'k')!r}))\n"
+        "except VaultError as exc:\n"
+        "    print('refused:', exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert "refused:" in out.stdout and "another process" in out.stdout, out.stderr

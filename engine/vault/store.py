@@ -24,6 +24,7 @@ from typing import Protocol
 import duckdb
 
 from ..paths import SQL_DIR, data_dir, sql_text
+from .errors import VaultError
 from .model import (
     PLATFORM_TENANT,
     AccessEvent,
@@ -57,10 +58,15 @@ def _named_queries(text: str) -> dict[str, str]:
 Q = _named_queries(sql_text("vault/queries.sql"))
 
 
-def migration_files() -> list[tuple[str, str]]:
-    """(name, sql) of every numbered migration, in order."""
-    files = sorted(p for p in (SQL_DIR / "vault").iterdir() if _MIGRATION_FILE.match(p.name))
-    return [(p.stem, p.read_text(encoding="utf-8")) for p in files]
+def migration_files(folder: str = "vault") -> list[tuple[str, str]]:
+    """(name, sql) of every numbered migration under ``sql/<folder>``, in order
+    (``vault``: the key store; ``vault/audit``: the audit store)."""
+    files = sorted(p for p in (SQL_DIR / folder).iterdir() if _MIGRATION_FILE.match(p.name))
+    return [(p.stem, p.read_text(encoding="utf-8")) for p in files if not p.stem.startswith("000_")]
+
+
+def audit_path_for(path: Path) -> Path:
+    return path.with_name(path.stem + "_audit.duckdb")
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,14 +206,27 @@ class DuckDBVaultRepository:
     def __init__(self, path: Path | None = None) -> None:
         self.path = (path or default_db_path()).resolve()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _claim(self.path)
+        try:
+            self._open()
+        except BaseException:
+            _release(self.path)
+            raise
+
+    def _open(self) -> None:
         self._compact_path().unlink(missing_ok=True)  # a compaction interrupted by a crash
         self._lock = _ReadWriteLock()
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._cursors_guard = threading.Lock()
         self._generation = 0
-        self._con = duckdb.connect(str(self.path))
-        self._migrate()
+        self._closed = False
+        self.audit_path = audit_path_for(self.path)
+        self._con = self._connect()
+        self._main = self._con.execute("SELECT current_database()").fetchone()[0]
+        self._migrate(self._main, "vault")
+        self._migrate("audit", "vault/audit")
+        self._con.execute(f'USE "{self._main}"')
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -240,12 +259,31 @@ class DuckDBVaultRepository:
                 raise
             cur.execute("COMMIT")
 
-    def _migrate(self) -> None:
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        """The key store, with the audit store attached as ``audit``. Two files, because a
+        re-key compacts the key store by copying it, and that copy must stay small and fast
+        however long the access log grows."""
+        try:
+            con = duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            raise DatabaseInUse(
+                f"{self.path} is locked by another process (a running server?): "
+                "one process at a time can open the vault"
+            ) from None
+        con.execute("ATTACH IF NOT EXISTS " + _sql_string(self.audit_path) + " AS audit")
+        return con
+
+    def _migrate(self, database: str, folder: str) -> None:
+        """Apply ``sql/<folder>`` migrations to one database (a DuckDB transaction may write
+        to one attached database only, so each keeps its own migrations table)."""
         con = self._con
+        con.execute(f'USE "{database}"')
         con.execute(sql_text("vault/000_migrations.sql"))
         applied = {row[0] for row in con.execute(Q["applied_migrations"]).fetchall()}
-        for name, sql in migration_files():
-            if name in applied or name.startswith("000_"):
+        for name, sql in migration_files(folder):
+            if name in applied:
                 continue
             con.execute("BEGIN TRANSACTION")
             try:
@@ -256,9 +294,11 @@ class DuckDBVaultRepository:
                 raise
             con.execute("COMMIT")
 
-    def applied_migrations(self) -> list[str]:
+    def applied_migrations(self) -> dict[str, list[str]]:
         with self._use() as cur:
-            return [row[0] for row in cur.execute(Q["applied_migrations"]).fetchall()]
+            main = [r[0] for r in cur.execute(Q["applied_migrations"]).fetchall()]
+            audit = cur.execute("SELECT name FROM audit.vault_migrations ORDER BY name")
+            return {"vault": main, "audit": [r[0] for r in audit.fetchall()]}
 
     # -- data keys --------------------------------------------------------------------------
 
@@ -559,16 +599,15 @@ class DuckDBVaultRepository:
             tmp.unlink(missing_ok=True)
             con = self._con
             con.execute("CHECKPOINT")
-            source = con.execute("SELECT current_database()").fetchone()[0]
-            con.execute(f"ATTACH '{tmp}' AS vault_compact")
-            con.execute(f'COPY FROM DATABASE "{source}" TO vault_compact')
+            con.execute("ATTACH " + _sql_string(tmp) + " AS vault_compact")
+            con.execute(f'COPY FROM DATABASE "{self._main}" TO vault_compact')
             con.execute("DETACH vault_compact")
             self._close_all()
             _fsync_file(tmp)
             tmp.replace(self.path)
             self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
             _fsync_dir(self.path.parent)
-            self._con = duckdb.connect(str(self.path))
+            self._con = self._connect()
 
     def _close_all(self) -> None:
         """Close every cursor and the connection, so DuckDB releases the file."""
@@ -582,9 +621,41 @@ class DuckDBVaultRepository:
 
     def close(self) -> None:
         with self._lock.exclusive():
+            if self._closed:
+                return
             with contextlib.suppress(duckdb.Error):
                 self._con.execute("CHECKPOINT")
             self._close_all()
+            self._closed = True
+            _release(self.path)
+
+
+# One repository per database file per process: compaction swaps the file and reconnects, which
+# a second connection to the same file (DuckDB shares one instance per path) would not follow.
+_OPEN_PATHS: set[Path] = set()
+_OPEN_GUARD = threading.Lock()
+
+
+class DatabaseInUse(VaultError):
+    """The database file is open elsewhere (this process or another)."""
+
+
+def _claim(path: Path) -> None:
+    with _OPEN_GUARD:
+        if path in _OPEN_PATHS:
+            raise DatabaseInUse(
+                f"{path} is already open in this process: share its Vault instead of reopening"
+            )
+        _OPEN_PATHS.add(path)
+
+
+def _release(path: Path) -> None:
+    with _OPEN_GUARD:
+        _OPEN_PATHS.discard(path)
+
+
+def _sql_string(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _now() -> datetime:

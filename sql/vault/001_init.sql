@@ -1,4 +1,6 @@
--- Vault schema v1. Applied once by engine/vault/store.py and recorded in vault_migrations.
+-- Vault key store v1: data keys, wrapped keys, credentials. Applied once by
+-- engine/vault/store.py and recorded in vault_migrations. This file is kept small on purpose:
+-- re-key and rotations compact it (copy to a fresh file) so replaced ciphertext leaves no bytes.
 -- Secrets are stored only as AES-GCM ciphertext; data keys only wrapped under a KEK.
 
 -- One data key per tenant and version; its wrapped forms live in vault_wrapped_keys.
@@ -38,51 +40,4 @@ CREATE TABLE vault_credentials (
     updated_at        TIMESTAMPTZ NOT NULL,
     status_changed_at TIMESTAMPTZ NOT NULL,
     last_checked_at   TIMESTAMPTZ
-);
-
--- Append-only: the vault never updates or deletes these rows.
-CREATE TABLE vault_access_log (
-    event_id       VARCHAR PRIMARY KEY,
-    occurred_at    TIMESTAMPTZ NOT NULL,
-    actor          VARCHAR NOT NULL,
-    tenant_id      VARCHAR NOT NULL,
-    credential_id  VARCHAR NOT NULL,
-    purpose        VARCHAR,
-    call_id        VARCHAR,
-    result         VARCHAR NOT NULL CHECK (result IN ('opened', 'denied', 'failed')),
-    detail         VARCHAR
-);
-
--- One row per call: which tiers were tried, which credential answered, who pays.
-CREATE TABLE vault_resolutions (
-    call_id        VARCHAR PRIMARY KEY,
-    occurred_at    TIMESTAMPTZ NOT NULL,
-    tenant_id      VARCHAR NOT NULL,
-    provider_id    VARCHAR NOT NULL,
-    credential_id  VARCHAR,
-    fund_source    VARCHAR NOT NULL CHECK (fund_source IN ('byok', 'platform', 'local', 'none')),
-    tiers          VARCHAR NOT NULL       -- JSON list of {tier, credential_id, outcome, reason}
-);
-
-CREATE TABLE vault_health_events (
-    event_id       VARCHAR PRIMARY KEY,
-    occurred_at    TIMESTAMPTZ NOT NULL,
-    credential_id  VARCHAR NOT NULL,
-    source         VARCHAR NOT NULL CHECK (source IN ('probe', 'call')),
-    http_status    INTEGER,
-    outcome        VARCHAR NOT NULL,
-    status         VARCHAR NOT NULL,
-    latency_ms     DOUBLE,
-    detail         VARCHAR
-);
-
-CREATE TABLE vault_alerts (
-    alert_id       VARCHAR PRIMARY KEY,
-    occurred_at    TIMESTAMPTZ NOT NULL,
-    rule_id        VARCHAR NOT NULL,
-    severity       VARCHAR NOT NULL,
-    tenant_id      VARCHAR NOT NULL,
-    credential_id  VARCHAR,
-    call_id        VARCHAR,
-    message        VARCHAR NOT NULL
 );

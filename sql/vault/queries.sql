@@ -112,47 +112,47 @@ WHERE credential_id = ?;
 DELETE FROM vault_credentials WHERE credential_id = ?;
 
 -- name: insert_access
-INSERT INTO vault_access_log
+INSERT INTO audit.vault_access_log
     (event_id, occurred_at, actor, tenant_id, credential_id, purpose, call_id, result, detail)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: access_log
 SELECT event_id, occurred_at, actor, tenant_id, credential_id, purpose, call_id, result, detail
-FROM vault_access_log
+FROM audit.vault_access_log
 WHERE tenant_id = ? AND (? IS NULL OR credential_id = ?)
 ORDER BY occurred_at DESC, event_id
 LIMIT ?;
 
 -- name: failures_since
-SELECT count(*) FROM vault_access_log
+SELECT count(*) FROM audit.vault_access_log
 WHERE credential_id = ? AND result IN ('denied', 'failed') AND occurred_at >= ?;
 
 -- name: insert_resolution
-INSERT INTO vault_resolutions
+INSERT INTO audit.vault_resolutions
     (call_id, occurred_at, tenant_id, provider_id, credential_id, fund_source, tiers)
 VALUES (?, ?, ?, ?, ?, ?, ?);
 
 -- name: resolution
 SELECT call_id, occurred_at, tenant_id, provider_id, credential_id, fund_source, tiers
-FROM vault_resolutions WHERE call_id = ?;
+FROM audit.vault_resolutions WHERE call_id = ?;
 
 -- name: insert_health_event
-INSERT INTO vault_health_events
+INSERT INTO audit.vault_health_events
     (event_id, occurred_at, credential_id, source, http_status, outcome, status, latency_ms, detail)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: health_events
 SELECT occurred_at, source, http_status, outcome, status, latency_ms, detail
-FROM vault_health_events WHERE credential_id = ? ORDER BY occurred_at DESC LIMIT ?;
+FROM audit.vault_health_events WHERE credential_id = ? ORDER BY occurred_at DESC LIMIT ?;
 
 -- name: insert_alert
-INSERT INTO vault_alerts
+INSERT INTO audit.vault_alerts
     (alert_id, occurred_at, rule_id, severity, tenant_id, credential_id, call_id, message)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: alerts
 SELECT alert_id, occurred_at, rule_id, severity, tenant_id, credential_id, call_id, message
-FROM vault_alerts WHERE (? IS NULL OR tenant_id = ?) ORDER BY occurred_at DESC, alert_id LIMIT ?;
+FROM audit.vault_alerts WHERE (? IS NULL OR tenant_id = ?) ORDER BY occurred_at DESC, alert_id LIMIT ?;
 
 -- name: catalog_endpoints
 -- Run against the catalog's DuckDB (engine/catalog/store.py), not the vault file.
@@ -162,7 +162,7 @@ SELECT provider_id, api_style, base_url FROM providers ORDER BY provider_id;
 -- Everything resolution needs before opening a key, in one statement: whether the call id was
 -- already resolved, and the tenant's and the platform's credentials for the provider.
 -- $1 tenant, $2 provider, $3 call id, $4 the platform tenant id.
-WITH seen AS (SELECT count(*) AS n FROM vault_resolutions WHERE call_id = $3)
+WITH seen AS (SELECT count(*) AS n FROM audit.vault_resolutions WHERE call_id = $3)
 SELECT seen.n,
        c.credential_id, c.tenant_id, c.provider_id, c.base_url, c.label, c.fingerprint, c.status,
        c.status_reason, c.secret_version, c.dk_version, c.ciphertext IS NOT NULL AS has_secret,
