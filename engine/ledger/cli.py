@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 from pathlib import Path
 
+from ..catalog.cli import add_catalog_option
+from .audit import audit_names, open_audit, render, run_audit
 from .segments import DEFAULT_SEGMENT_ROWS, SegmentError, seal, verify_ledger
 from .store import DuckDBStore, default_path
 
@@ -57,6 +60,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=_seal)
 
+    p = subparsers.add_parser(
+        "audit", help="run a finance audit (sql/audit/NAME.sql) over the sealed ledger"
+    )
+    p.add_argument("name", choices=audit_names(), metavar="NAME", help=", ".join(audit_names()))
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    add_segments_option(p)
+    add_catalog_option(p)
+    p.add_argument(
+        "--quotes",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="quotes (Parquet or CSV: quote_id, dimension, price_id, unit_price)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="VAR=VALUE",
+        help="audit variable, e.g. --set tenant=acme --set month=2026-01-01",
+    )
+    p.set_defaults(func=_audit)
+
 
 def _verify(args: argparse.Namespace) -> int:
     store = _open_store(args)
@@ -88,4 +114,27 @@ def _seal(args: argparse.Namespace) -> int:
         print(f"sealed {segment.file}: seq {segment.first_seq}..{segment.last_seq}")
     if not new:
         print("nothing to seal")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from ..catalog.store import build
+
+    variables = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"error: --set {item!r}: expected VAR=VALUE", file=sys.stderr)
+            return 2
+        variables[key] = date.fromisoformat(value) if key == "month" else value
+    try:
+        con = open_audit(args.segments, build(args.catalog)[1].path, args.quotes)
+    except SegmentError as exc:
+        print(f"error: refusing to audit: {exc}", file=sys.stderr)
+        return 1
+    result = run_audit(con, args.name, variables)
+    sys.stdout.write(render(result, args.format))
+    if result.is_check and result.rows:
+        print(f"{args.name}: {len(result.rows)} problem(s)", file=sys.stderr)
+        return 1
     return 0
