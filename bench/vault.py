@@ -157,6 +157,15 @@ def main() -> None:
         vault.replace_secret(first.tenant_id, first.credential_id, Secret("sk-bench-rekeyed-01"))
         size = (Path(tmp) / "vault.duckdb").stat().st_size / 1e6
         timed(f"re-key incl. compaction ({size:.1f} MB file)", started)
+        audit_rows = 20_000 if args.quick else 200_000
+        vault.repo._cursor().execute(
+            "INSERT INTO audit.vault_access_log SELECT 'bulk-' || i, now(), 'bench', 'tenant-0', "
+            "'cred', 'call', 'call-' || i, 'opened', NULL FROM range(?) t(i)",
+            [audit_rows],
+        )
+        started = time.perf_counter()
+        vault.replace_secret(first.tenant_id, first.credential_id, Secret("sk-bench-rekeyed-02"))
+        timed(f"re-key again with {audit_rows:,} access-log rows", started)
         started = time.perf_counter()
         report = vault.rotate_kek(crypto.new_key())
         timed(f"rotate_kek ({report.rewrapped} data keys rewrapped)", started)

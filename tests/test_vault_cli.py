@@ -145,6 +145,9 @@ def test_errors_are_clear_and_exit_2(capsys, monkeypatch) -> None:
         "UNSET_VAR_XYZ",
     )
     assert code == 2 and "UNSET_VAR_XYZ" in err
+    monkeypatch.setenv("BYOKVAULT_KEK", "not-base64!")
+    code, _, err = run(capsys, monkeypatch, "list", "--tenant", "acme")
+    assert code == 2 and "BYOKVAULT_KEK: not valid base64" in err
 
 
 def test_check_probes_through_the_catalog_endpoint(capsys, monkeypatch, tmp_path: Path) -> None:

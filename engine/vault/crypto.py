@@ -21,6 +21,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .errors import VaultError
 from .secret import Secret
 
 FORMAT_V1 = b"\x01"
@@ -32,7 +33,7 @@ KEK_PREVIOUS_ENV = "BYOKVAULT_KEK_PREVIOUS"
 KEK_FILE_NAME = "vault.kek"
 
 
-class VaultCryptoError(Exception):
+class VaultCryptoError(VaultError):
     """Decryption or key handling failed. Messages never include key or secret material."""
 
 
