@@ -109,3 +109,14 @@ def test_usage_page_renders_for_a_tenant_without_calls(client: TestClient) -> No
     page = client.get("/console/usage")
     assert page.status_code == 200
     assert "No calls billed yet" in page.text and "No receipts yet" in page.text
+
+
+def test_usage_page_publishes_the_margin_of_every_class(client: TestClient) -> None:
+    from byokvault.engine.pricing.rules import load_rules
+
+    rules = load_rules(client.app.state.resources.settings.rules_dir)
+    sign_in(client, "wayne")
+    page = client.get("/console/usage").text
+    table = page.split('id="margins-table"')[1].split("</table>")[0]
+    for capability_class, factor in rules.margins.items():
+        assert f'<td>{capability_class}</td><td class="num">× {factor.normalize()}</td>' in table

@@ -22,6 +22,7 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from byokvault.engine.paths import sql_text
+from byokvault.engine.pricing.rules import load_rules
 from byokvault.engine.vault.errors import VaultError
 from byokvault.engine.vault.health import HealthChecker
 from byokvault.engine.vault.secret import Secret
@@ -259,16 +260,14 @@ def _sum_by(rows: list[dict[str, Any]], key: str) -> list[tuple[str, Decimal]]:
     return sorted(totals.items())
 
 
-def margin_table(res: Any) -> list[dict[str, Any]]:
-    """The published margin per capability class (raw → marked), when pricing rules are loaded."""
-    rules = getattr(res, "rules", None)
-    if rules is None:
-        return []
-    return [
-        {"class": cls, "factor": rules.margin_for(cls)}
-        for cls in sorted(res.catalog.taxonomy.classes.values(), key=str)
-        if cls  # every class the taxonomy names
-    ]
+def margin_table(res: Any) -> dict[str, Any]:
+    """The published terms: margin per capability class (raw → marked) and the BYOK fee."""
+    rules = getattr(res, "rules", None) or load_rules(res.settings.rules_dir)
+    return {
+        "margins": [{"class": c, "factor": f} for c, f in sorted(rules.margins.items())],
+        "byok": rules.byok_fee,
+        "version": rules.version,
+    }
 
 
 def tenant_handlers() -> list[Any]:
