@@ -117,7 +117,7 @@ def main() -> None:
             "bare single-row INSERT (autocommit)",
             n_ops,
             lambda i: cur.execute(
-                "INSERT INTO vault_alerts VALUES (?, now(), 'b', 'low', 't', NULL, NULL, 'm')",
+                "INSERT INTO audit.vault_alerts VALUES (?, now(), 'b', 'low', 't', NULL, NULL, '')",
                 [uuid.uuid4().hex],
             ),
         )

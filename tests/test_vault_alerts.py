@@ -56,11 +56,8 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture()
 def alerting(tmp_path: Path, receiver: Receiver) -> Iterator[tuple[Vault, AlertEngine]]:
-    vault = Vault.open(tmp_path / "v.duckdb", key_file=tmp_path / "v.kek")
-    engine = AlertEngine(vault.repo, webhook_url=receiver.url)
-    vault.add_observer(engine)
-    yield vault, engine
-    engine.close()
+    vault = Vault.open(tmp_path / "v.duckdb", tmp_path / "v.kek", alert_webhook=receiver.url)
+    yield vault, vault.alert_engine
     vault.close()
 
 
@@ -160,9 +157,8 @@ def test_foreign_credential_alerts(alerting) -> None:
 
 def test_webhook_failure_does_not_fail_the_access(tmp_path: Path) -> None:
     broken = Receiver(status=500)
-    vault = Vault.open(tmp_path / "v.duckdb", key_file=tmp_path / "v.kek")
-    engine = AlertEngine(vault.repo, webhook_url=broken.url)
-    vault.add_observer(engine)
+    vault = Vault.open(tmp_path / "v.duckdb", tmp_path / "v.kek", alert_webhook=broken.url)
+    engine = vault.alert_engine
     cred = vault.add_credential("acme", "openai", "k", Secret("sk-alert-webhook-005"))
     secret = vault.decrypt_for_call(
         "acme", cred.credential_id, purpose="dump", call_id="c", actor="a"
@@ -171,6 +167,18 @@ def test_webhook_failure_does_not_fail_the_access(tmp_path: Path) -> None:
     assert secret.reveal() == "sk-alert-webhook-005"
     assert engine.webhook.failed == 1 and len(broken.bodies) == 1
     assert [a.rule_id for a in vault.repo.alerts()] == ["access-outside-call"]
-    engine.close()
     vault.close()
     broken.close()
+
+
+def test_alerts_are_on_by_default_and_can_be_turned_off(tmp_path: Path) -> None:
+    on = Vault.open(tmp_path / "on.duckdb", tmp_path / "k")
+    cred = on.add_credential("acme", "openai", "k", Secret("sk-alert-default-0006"))
+    on.decrypt_for_call("acme", cred.credential_id, purpose="export", call_id="c", actor="a")
+    assert [a.rule_id for a in on.repo.alerts()] == ["access-outside-call"]
+    on.close()
+    off = Vault.open(tmp_path / "off.duckdb", tmp_path / "k", alerts=False)
+    cred = off.add_credential("acme", "openai", "k", Secret("sk-alert-default-0007"))
+    off.decrypt_for_call("acme", cred.credential_id, purpose="export", call_id="c", actor="a")
+    assert off.repo.alerts() == [] and off.alert_engine is None
+    off.close()

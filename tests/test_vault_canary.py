@@ -21,7 +21,6 @@ from test_vault_alerts import Receiver
 from byokvault.engine.cli import main
 from byokvault.engine.fakeprovider import FakeProvider
 from byokvault.engine.vault import crypto
-from byokvault.engine.vault.alerts import AlertEngine
 from byokvault.engine.vault.health import HealthChecker, ProviderEndpoint
 from byokvault.engine.vault.model import PLATFORM_TENANT
 from byokvault.engine.vault.secret import Secret
@@ -106,9 +105,8 @@ def test_canary_never_escapes(tmp_path: Path, caplog, capsys, monkeypatch) -> No
         cli("list", "--tenant", "acme")
         cli("list", "--tenant", "acme", "--json")
 
-        vault = Vault.open()
-        alerts = AlertEngine(vault.repo, webhook_url=receiver.url)
-        vault.add_observer(alerts)
+        vault = Vault.open(alert_webhook=receiver.url)
+        alerts = vault.alert_engine
         endpoints = {"openai": ProviderEndpoint("openai", "openai", fake.base_url("openai"))}
         checker = HealthChecker(vault, endpoints, timeout=0.3)
 
@@ -176,7 +174,6 @@ def test_canary_never_escapes(tmp_path: Path, caplog, capsys, monkeypatch) -> No
         vault.rotate_data_key("acme")
         vault.rotate_kek(crypto.new_key())
         alerts.webhook.flush()
-        alerts.close()
         vault.close()
 
     monkeypatch.setenv("ROTATED", rotated)

@@ -8,6 +8,7 @@ event *before* decrypting (no audit row, no secret).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import uuid
@@ -31,6 +32,7 @@ from .secret import Secret
 from .store import DuckDBVaultRepository, Reencrypted, SealedSecret, VaultRepository
 
 if TYPE_CHECKING:
+    from .alerts import AlertEngine
     from .resolve import Resolution
 
 log = logging.getLogger(__name__)
@@ -77,19 +79,35 @@ class Vault:
         self._key_file = key_file  # where the keyring persists (None: it came from the env)
         self._observers = list(observers or [])
         self._rotation_lock = threading.Lock()
+        self.alert_engine: AlertEngine | None = None
 
     @classmethod
-    def open(cls, db_path: Path | None = None, key_file: Path | None = None) -> Vault:
-        """The embedded default: DuckDB file and KEK from the env or the data-dir key file."""
-        import os
-
+    def open(
+        cls,
+        db_path: Path | None = None,
+        key_file: Path | None = None,
+        *,
+        alerts: bool = True,
+        alert_webhook: str | None = None,
+    ) -> Vault:
+        """The embedded default: DuckDB files and the KEK from the env or the data-dir key file,
+        with the bundled alert rules watching every access (webhook: ``alert_webhook``, else
+        ``$BYOKVAULT_ALERT_WEBHOOK``, else the rules file's)."""
         keyring = crypto.load_keyring(key_file=key_file)
         from_file = (
             None if os.environ.get(crypto.KEK_ENV) else (key_file or crypto.default_key_file())
         )
-        return cls(DuckDBVaultRepository(db_path), keyring, key_file=from_file)
+        vault = cls(DuckDBVaultRepository(db_path), keyring, key_file=from_file)
+        if alerts:
+            from .alerts import AlertEngine
+
+            vault.alert_engine = AlertEngine(vault.repo, webhook_url=alert_webhook)
+            vault.add_observer(vault.alert_engine)
+        return vault
 
     def close(self) -> None:
+        if self.alert_engine is not None:
+            self.alert_engine.close()  # delivers what is queued first
         self.repo.close()
 
     def add_observer(self, observer: AccessObserver) -> None:
