@@ -131,7 +131,7 @@ times = st.sampled_from(
 )
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=35, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(req=requirements, policy=policies, fund=funds, at=times)
 def test_fast_path_equals_sql(routers, req, policy, fund, at) -> None:
     router, fast = routers

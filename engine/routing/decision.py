@@ -32,10 +32,10 @@ class LineItem(msgspec.Struct, frozen=True):
     """One priced dimension of the estimated usage (from the pricing twin)."""
 
     dimension: str
-    quantity: int
+    quantity: int | Decimal  # charged quantity (the twin's leaf: parts taken out of wholes)
     unit_price: Decimal  # USD per `per` units, as the price row states it
     per: int
-    amount: Decimal
+    amount: Decimal  # exact, unrounded: quantity × unit_price / per
     price_id: str
 
 

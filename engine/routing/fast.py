@@ -8,12 +8,12 @@ dates are in force. So:
 * A **plan** is evaluated by ``sql/routing/route.sql`` itself, once per (capabilities, usage
   keys, price context, policy, fund sources, time interval): it is the SQL's answer for a unit
   usage (quantity 1 of each key) with no limits to check, which yields each model's static
-  reasons and, for each model still eligible, its line items per unit. The SQL's line amounts are
-  exactly linear in the quantity (``amount_e18 × quantity × 10^6 / per`` as integers), so
-  ``quantity × unit amount`` here is the SQL's amount, bit for bit. The only quantity-dependent
-  row choice, the long-context cliff, is covered by evaluating the plan at one representative
-  input-token count per threshold (the smallest count crossing it) and picking, per model, the
-  evaluation whose crossed thresholds equal the request's.
+  reasons and, for each model still eligible, the pricing twin's line items per unit. The twin's
+  line amounts are exact decimals linear in the quantity (``unit_price × quantity / per``, no
+  rounding), so ``quantity × unit amount`` here equals the twin's amount exactly. The only
+  quantity-dependent row choice, the long-context cliff, is covered by evaluating the plan at
+  one representative input-token count per threshold (the smallest count crossing it) and
+  picking, per model, the evaluation whose crossed thresholds equal the request's.
 * Per request, the limits (context, output, images), the cost, ``max_price_per_call`` and the
   ranking are computed here in Python over the plan: integer arithmetic, no SQL.
 * Decisions are memoized per exact request shape (requirements + policy + fund sources + time
@@ -30,13 +30,15 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact
 from typing import Any
 
 from .decision import Candidate, Exclusion, FundSources, LineItem, RouteDecision
 from .policy import TenantPolicy
 from .requirements import Requirements
-from .route import Router, from_e24, to_e24
+from .route import Router
+
+EXACT = Context(prec=120, traps=[Inexact])  # money here is never rounded; inexact raises
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +48,7 @@ class UnitLine:
     unit_price: Decimal
     per: int
     price_id: str
-    rate_e24: int  # the SQL's line amount for quantity 1
+    unit_amount: Decimal  # the twin's line amount divided by the probe's quantity
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,11 +163,7 @@ class FastRouter:
         reps = sorted(
             {0} | {t + (0 if incl else 1) for ts in self._thresholds.values() for t, incl in ts}
         )
-        unit = Requirements(
-            capabilities=req.capabilities,
-            usage=tuple((k, 1) for k, _ in req.usage),
-            context=req.context,
-        )
+        keys = [k for k, _ in req.usage]
         no_cap = TenantPolicy(
             byok_only=policy.byok_only,
             allowed_providers=policy.allowed_providers,
@@ -173,14 +171,17 @@ class FastRouter:
             allow_deprecated=policy.allow_deprecated,
         )
         runs: dict[int, dict[tuple[str, str], tuple]] = {}
-        for rep in reps if req.usage else [0]:
-            probe = Requirements(unit.capabilities, rep, None, 0, unit.usage, unit.context)
-            rows = self.router.route_rows(probe, no_cap, funds, at)
+        for rep in reps if "input_tokens" in keys else [0]:
+            # quantity 1 of each key; input tokens at the tier's representative count
+            usage = tuple((k, max(rep, 1) if k == "input_tokens" else 1) for k in keys)
+            probe = Requirements(req.capabilities, rep, None, 0, usage, req.context)
+            only = None if rep == 0 else self._tiered_models(rep)
+            rows = self.router.route_rows(probe, no_cap, funds, at, only)
             runs[rep] = {(row[0], row[1]): row for row in rows}
         models = []
         for (p, m), (_p, _m, kind, fund, reasons, _cost, _items) in sorted(runs[0].items()):
-            # without usage nothing is priced, so no threshold can matter
-            thresholds = self._thresholds.get((p, m), ()) if req.usage else ()
+            # cliffs are crossed by input tokens: without them no threshold can matter
+            thresholds = self._thresholds.get((p, m), ()) if "input_tokens" in keys else ()
             mine = {0} | {t + (0 if incl else 1) for t, incl in thresholds}
             priced = {rep: _unit_lines(runs[rep][(p, m)]) for rep in mine}
             missing = tuple(r for r in reasons if r.startswith("missing_capability:"))
@@ -193,11 +194,18 @@ class FastRouter:
             )
         return Plan(tuple(models))
 
+    def _tiered_models(self, rep: int) -> list[str]:
+        """The models with a long-context threshold whose representative count is ``rep``."""
+        return sorted(
+            f"{p}/{m}"
+            for (p, m), ts in self._thresholds.items()
+            if any(t + (0 if incl else 1) == rep for t, incl in ts)
+        )
+
     def _decide(self, req: Requirements, policy: TenantPolicy, plan: Plan) -> RouteDecision:
-        quantities = req.usage_dict()
+        quantities = {"requests": 1, **req.usage_dict()}  # the twin counts one request per call
         need = req.input_tokens + (req.output_tokens or 0)
         cap = policy.max_price_per_call
-        max_e24 = to_e24(cap) if cap is not None else None
         ranked: list[tuple[tuple, PlanModel, int, tuple[LineItem, ...]]] = []
         exclusions: list[Exclusion] = []
         for pm in plan.models:
@@ -217,13 +225,15 @@ class FastRouter:
                     quantities[u.usage_key],
                     u.unit_price,
                     u.per,
-                    from_e24(u.rate_e24 * quantities[u.usage_key]),
+                    EXACT.multiply(u.unit_amount, quantities[u.usage_key]),
                     u.price_id,
                 )
                 for u in lines  # type: ignore[union-attr]
             )
-            cost = sum(u.rate_e24 * quantities[u.usage_key] for u in lines)  # type: ignore[union-attr]
-            if max_e24 is not None and cost > max_e24:
+            cost = Decimal(0)
+            for item in items:
+                cost = EXACT.add(cost, item.amount)
+            if cap is not None and cost > cap:
                 exclusions.append(Exclusion(pm.provider_id, pm.model_id, ("over_max_price",)))
                 continue
             local = policy.local_first and pm.provider_kind == "local"
@@ -236,7 +246,7 @@ class FastRouter:
                 pm.model_id,
                 pm.provider_kind,
                 pm.fund_source or "",
-                from_e24(cost),
+                cost,
                 items,
             )
             for rank, (_, pm, cost, items) in enumerate(ranked, start=1)
@@ -279,7 +289,7 @@ def _size_reasons(pm: PlanModel, req: Requirements, need: int) -> tuple[str, ...
 
 def _unit_lines(row: tuple) -> tuple[str, ...] | tuple[UnitLine, ...] | None:
     _p, _m, _kind, _fund, reasons, _cost, items = row
-    unpriced = tuple(r for r in reasons if r.startswith("unpriced:"))
+    unpriced = tuple(r for r in reasons if r.startswith(("unpriced:", "ambiguous_price:")))
     if unpriced:
         return unpriced
     if reasons:
@@ -291,7 +301,7 @@ def _unit_lines(row: tuple) -> tuple[str, ...] | tuple[UnitLine, ...] | None:
             i["unit_price"],
             i["per"],
             i["price_id"],
-            i["amount_e24"],
+            EXACT.divide(i["amount"], i["quantity"]),  # exact: the amount is linear in it
         )
         for i in items
     )

@@ -1,7 +1,9 @@
 """The route as SQL: the definition every faster path must agree with.
 
-``Router`` holds one catalog's DuckDB connection with the routing tables and macros derived
-(``sql/routing/setup.sql``). ``route_sql`` runs ``sql/routing/route.sql`` once and turns its
+``Router`` holds one catalog's DuckDB connection with the routing tables derived
+(``sql/routing/setup.sql``) and the pricing engine's SQL twin installed. ``route_sql`` runs
+``sql/routing/request.sql`` (the request as a one-row table) and ``sql/routing/route.sql`` (the
+filters, the twin's prices of each eligible model's estimated usage, the ranking) and turns the
 rows into a :class:`RouteDecision`: ranked candidates and exclusions with reason codes.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Context, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +22,26 @@ import polars as pl
 from ..catalog.load import Catalog
 from ..catalog.store import open_catalog
 from ..paths import sql_text
+from ..pricing import twin
+from ..pricing.usage import USAGE_KEYS
 from .decision import Candidate, Exclusion, FundSources, LineItem, RouteDecision
 from .policy import Policies, TenantPolicy, load_policy
 from .requirements import MODE_CAPABILITIES, Requirements, requirements_for
 
-E24 = -24  # route.sql carries money as exact integers of 1e-24 USD
-PER_BASE = 1_000_000  # every unit's `per` must divide this (amount × 1e18 × q × 1e6 / per)
-
 Request = Mapping[str, Any] | Requirements
 
 
-WIDE = Context(prec=100)  # enough digits that scaling money never rounds
+def quantity(value: Decimal) -> int | Decimal:
+    """The twin's DECIMAL(18, 6) quantity as an int when whole (token and image counts)."""
+    return int(value) if value == value.to_integral_value() else value.normalize()
 
 
-def from_e24(value: int) -> Decimal:
-    return Decimal(value).scaleb(E24, context=WIDE)
-
-
-def to_e24(value: Decimal) -> int:
-    return int(value.scaleb(-E24, context=WIDE))
+def usage_columns() -> str:
+    """One column per usage key of pricing's vocabulary, from the request's usage map."""
+    return ",\n       ".join(
+        f"coalesce(p.usage['{key}'], {1 if key == 'requests' else 0}) AS {key}"
+        for key in USAGE_KEYS
+    )
 
 
 def require_aware(at: datetime) -> None:
@@ -59,7 +62,8 @@ class Router:
         self.con = con
         self.policies = policies or load_policy()
         (self.catalog_version,) = con.execute("SELECT catalog_version FROM catalog_meta").fetchone()
-        self._sql = sql_text("routing/route.sql")
+        self._request_sql = sql_text("routing/request.sql")
+        self._route_sql = sql_text("routing/route.sql").replace("{usage_columns}", usage_columns())
         self._prepare()
 
     @classmethod
@@ -82,10 +86,12 @@ class Router:
             "CREATE OR REPLACE TABLE routing_mode_capabilities AS SELECT * FROM routing_modes_df"
         )
         self.con.unregister("routing_modes_df")
-        bad = self.con.execute(f"SELECT dimension FROM units WHERE {PER_BASE} % per <> 0")
-        if rows := bad.fetchall():
-            raise ValueError(f"routing needs every unit's per to divide {PER_BASE}: {rows}")
         self.con.execute(sql_text("routing/setup.sql"))
+        twin.install(self.con)
+        # This connection's own usage table: it shadows the shared one in the twin's views.
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE usage_input AS SELECT * FROM main.usage_input LIMIT 0"
+        )
 
     def requirements(self, request: Request) -> Requirements:
         if isinstance(request, Requirements):
@@ -120,41 +126,53 @@ class Router:
         return self.decision(self.route_rows(req, policy, funds, at))
 
     def route_rows(
-        self, req: Requirements, policy: TenantPolicy, funds: FundSources, at: datetime
+        self,
+        req: Requirements,
+        policy: TenantPolicy,
+        funds: FundSources,
+        at: datetime,
+        only: list[str] | None = None,
     ) -> list[tuple]:
-        param = route_param(req, policy, funds, at)
-        return self.con.execute(self._sql, {"request": param}).fetchall()
+        """route.sql's rows; ``only`` ('provider/model') limits which models are priced."""
+        param = route_param(req, policy, funds, at, only)
+        self.con.execute(self._request_sql, {"request": param})
+        return self.con.execute(self._route_sql).fetchall()
 
     def decision(self, rows: list[tuple]) -> RouteDecision:
         candidates: list[Candidate] = []
         exclusions: list[Exclusion] = []
-        for provider_id, model_id, kind, fund, reasons, cost_e24, items in rows:
+        for provider_id, model_id, kind, fund, reasons, cost, items in rows:
             if reasons:
                 exclusions.append(Exclusion(provider_id, model_id, tuple(reasons)))
                 continue
             lines = tuple(
                 LineItem(
                     i["dimension"],
-                    i["quantity"],
+                    quantity(i["quantity"]),
                     i["unit_price"],
                     i["per"],
-                    from_e24(i["amount_e24"]),
+                    i["amount"],
                     i["price_id"],
                 )
                 for i in items
             )
             rank = len(candidates) + 1
-            candidates.append(
-                Candidate(rank, provider_id, model_id, kind, fund, from_e24(cost_e24), lines)
-            )
+            candidates.append(Candidate(rank, provider_id, model_id, kind, fund, cost, lines))
         return RouteDecision(
             self.catalog_version, self.policies.version, tuple(candidates), tuple(exclusions)
         )
 
 
-def route_param(req: Requirements, policy: TenantPolicy, funds: FundSources, at: datetime) -> str:
-    """The single JSON parameter of route.sql (see the header of that file)."""
+def route_param(
+    req: Requirements,
+    policy: TenantPolicy,
+    funds: FundSources,
+    at: datetime,
+    only: list[str] | None = None,
+) -> str:
+    """The single JSON parameter of request.sql (see the header of that file)."""
     max_price = policy.max_price_per_call
+    context = req.context_dict()
     return json.dumps(
         {
             "caps": sorted(req.capabilities),
@@ -162,8 +180,10 @@ def route_param(req: Requirements, policy: TenantPolicy, funds: FundSources, at:
             "output_tokens": req.output_tokens,
             "images": req.images,
             "at": at.isoformat(),
-            "usage": [{"usage_key": k, "quantity": q} for k, q in req.usage],
-            "tier": req.context_dict().get("service_tier", "standard"),
+            "usage": dict(req.usage),
+            "tier": context.get("service_tier", "standard"),
+            "image_size": context.get("image_size"),
+            "image_quality": context.get("image_quality"),
             "byok": sorted(funds.byok),
             "platform": sorted(funds.platform),
             "local": sorted(funds.local),
@@ -175,5 +195,6 @@ def route_param(req: Requirements, policy: TenantPolicy, funds: FundSources, at:
             "allow_deprecated": policy.allow_deprecated,
             "local_first": policy.local_first,
             "max_price": str(max_price) if max_price is not None else None,
+            "only": only,
         }
     )
