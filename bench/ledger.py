@@ -1,0 +1,319 @@
+"""Ledger benchmark: durable append throughput, then audits and verification on N sealed rows.
+
+    .venv/bin/python bench/ledger.py                 # 10M synthetic records (a few minutes)
+    .venv/bin/python bench/ledger.py --rows 1000000  # smaller; --quick = 200k rows, 20k appends
+
+1. Appends: 4 submitter threads through the real writer (validation, idempotency, hash chain,
+   group commit, fsync'd COMMIT) against one-record-per-commit as the baseline.
+2. N synthetic records written as sealed segments (a valid hash chain; the first rows of every
+   segment are re-verified with the real verifier), then: a tenant's monthly invoice, the
+   duplicate scan, chain verification (manifest + file hashes), the SQL chain-gap audit, and
+   the row-level re-hash rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import msgspec
+import pyarrow as pa
+
+from byokvault.engine.ledger import Ledger, LedgerEntry
+from byokvault.engine.ledger.audit import prepare, run_audit
+from byokvault.engine.ledger.rows import GENESIS, chain_hash
+from byokvault.engine.ledger.segments import (
+    MANIFEST,
+    Segment,
+    _fsync,
+    _sha256,
+    verified_files,
+    verify_segments,
+)
+from byokvault.engine.ledger.store import canonical_sql
+from byokvault.engine.ledger.synthetic import make_record
+from byokvault.engine.ledger.verify import verify_rows
+
+BASE_US = 1_735_689_600_000_000  # 2025-01-01T00:00:00Z
+STEP_US = 3_153_600  # 10M records spread over a year
+PROVIDERS = ("openai", "anthropic", "google", "mistral")
+CLASSES = ("text", "image", "audio", "embedding", "vision")
+FUNDS = ("platform", "byok", "local")
+ZEROS = "0" * 18
+
+
+def _load() -> str:
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus"
+
+
+# ---- 1. appends ---------------------------------------------------------------------------
+
+
+def bench_appends(root: Path, count: int) -> None:
+    records = [make_record(i) for i in range(count)]
+    with Ledger(root / "baseline.duckdb") as ledger:
+        n = min(300, count)
+        started = time.perf_counter()
+        for record in records[:n]:
+            ledger.append(record)  # one record per commit: the naive durable write
+        single = n / (time.perf_counter() - started)
+    with Ledger(root / "batched.duckdb") as ledger:
+        futures: list[list[Future[LedgerEntry]]] = [[] for _ in range(4)]
+
+        def submit(worker: int) -> None:
+            futures[worker] = [ledger.submit(r) for r in records[worker::4]]
+
+        cpu, started = time.process_time(), time.perf_counter()
+        threads = [threading.Thread(target=submit, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for batch in futures:
+            for future in batch:
+                future.result()
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        assert ledger.head()[0] == count
+    batched = count / wall
+    print(f"appends: {count:,} durable records in {wall:.2f} s = {batched:,.0f} records/s batched")
+    print(f"  one record per commit: {single:,.0f} records/s  (batched is {batched / single:.0f}x)")
+    print(f"  CPU {cpu / count * 1e6:.0f} µs per record (all threads); {_load()}")
+
+
+# ---- 2. synthetic sealed ledger -----------------------------------------------------------
+
+
+def _money(micros: int) -> str:
+    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}{ZEROS}"
+
+
+def _canonical_body(i: int) -> dict:
+    """Record ``i`` in canonical form, by the same formulas as ``GENERATE_SQL``."""
+    q_in, q_out = 100 + i % 5000, 10 + i % 700
+    provider, fund = PROVIDERS[i % 4], FUNDS[i % 3]
+    raw = 2 * q_in + 10 * q_out
+    billed = {"platform": 3 * q_in + 15 * q_out, "byok": 100, "local": raw}[fund]
+    at = BASE_US + i * STEP_US
+    return {
+        "seq": i,
+        "record_id": f"rec_{i}",
+        "recorded_at": at + 1_000_000,
+        "kind": "charge",
+        "reverses": None,
+        "reason": None,
+        "tenant_id": f"tenant-{i % 1000}",
+        "call_id": f"call-{i}",
+        "idempotency_key": f"key-{i}",
+        "occurred_at": at,
+        "provider_id": provider,
+        "model_id": f"model-{i % 8}",
+        "capability_class": CLASSES[i % 5],
+        "tier": "standard",
+        "fund_source": fund,
+        "credential_id": f"cred-{i % 50}" if fund == "byok" else f"platform-{provider}",
+        "credential_resolution_id": f"res-{i}",
+        "quote_id": f"quote-{i}",
+        "usage": [
+            {"dimension": "input_tokens", "quantity": f"{q_in}.{ZEROS}000000"},
+            {"dimension": "output_tokens", "quantity": f"{q_out}.{ZEROS}000000"},
+        ],
+        "lines": [
+            _line("input_tokens", "p-in", 2, q_in),
+            _line("output_tokens", "p-out", 10, q_out),
+        ],
+        "raw_cost": _money(raw),
+        "margin_factor": f"1.5{ZEROS}00000" if fund == "platform" else None,
+        "byok_fee": _money(100) if fund == "byok" else None,
+        "billed_amount": _money(billed),
+        "rounded_amount": _money(billed),
+        "rounding_mode": "half_even",
+        "rounding_quantum": _money(1),
+        "currency": "USD",
+        "catalog_version": "cat-bench",
+        "rules_version": "rules-bench",
+    }
+
+
+def _line(dimension: str, price_id: str, unit: int, quantity: int) -> dict:
+    return {
+        "amount": _money(unit * quantity),
+        "dimension": dimension,
+        "effective_from": BASE_US - 86_400_000_000,
+        "per": 1_000_000,
+        "price_id": price_id,
+        "quantity": f"{quantity}.{ZEROS}000000",
+        "unit_price": f"{unit}.{ZEROS}000000",
+    }
+
+
+GENERATE_SQL = """
+SELECT i AS seq, 'rec_' || i AS record_id,
+       make_timestamp(BASE + i * STEP + 1000000)::TIMESTAMPTZ AS recorded_at,
+       'charge' AS kind, NULL::VARCHAR AS reverses, NULL::VARCHAR AS reason,
+       'tenant-' || (i % 1000) AS tenant_id, 'call-' || i AS call_id,
+       'key-' || i AS idempotency_key,
+       make_timestamp(BASE + i * STEP)::TIMESTAMPTZ AS occurred_at,
+       ['openai', 'anthropic', 'google', 'mistral'][i % 4 + 1] AS provider_id,
+       'model-' || (i % 8) AS model_id,
+       ['text', 'image', 'audio', 'embedding', 'vision'][i % 5 + 1] AS capability_class,
+       'standard' AS tier, ['platform', 'byok', 'local'][i % 3 + 1] AS fund_source,
+       CASE WHEN i % 3 = 1 THEN 'cred-' || (i % 50) ELSE 'platform-' || provider_id END
+           AS credential_id,
+       'res-' || i AS credential_resolution_id, 'quote-' || i AS quote_id,
+       [{'dimension': 'input_tokens', 'quantity': (100 + i % 5000)::DECIMAL(38, 24)},
+        {'dimension': 'output_tokens', 'quantity': (10 + i % 700)::DECIMAL(38, 24)}] AS usage,
+       [{'dimension': 'input_tokens', 'price_id': 'p-in', 'unit_price': 2::DECIMAL(38, 24),
+         'per': 1000000::BIGINT, 'quantity': (100 + i % 5000)::DECIMAL(38, 24),
+         'amount': ((2 * (100 + i % 5000)) * 0.000001)::DECIMAL(38, 24),
+         'effective_from': make_timestamp(BASE - 86400000000)::TIMESTAMPTZ},
+        {'dimension': 'output_tokens', 'price_id': 'p-out', 'unit_price': 10::DECIMAL(38, 24),
+         'per': 1000000::BIGINT, 'quantity': (10 + i % 700)::DECIMAL(38, 24),
+         'amount': ((10 * (10 + i % 700)) * 0.000001)::DECIMAL(38, 24),
+         'effective_from': make_timestamp(BASE - 86400000000)::TIMESTAMPTZ}] AS lines,
+       ((2 * (100 + i % 5000) + 10 * (10 + i % 700)) * 0.000001)::DECIMAL(38, 24) AS raw_cost,
+       CASE WHEN i % 3 = 0 THEN 1.5::DECIMAL(38, 24) END AS margin_factor,
+       CASE WHEN i % 3 = 1 THEN 0.0001::DECIMAL(38, 24) END AS byok_fee,
+       (CASE i % 3 WHEN 0 THEN 3 * (100 + i % 5000) + 15 * (10 + i % 700) WHEN 1 THEN 100
+             ELSE 2 * (100 + i % 5000) + 10 * (10 + i % 700) END * 0.000001)::DECIMAL(38, 24)
+           AS billed_amount,
+       billed_amount AS rounded_amount, 'half_even' AS rounding_mode,
+       0.000001::DECIMAL(38, 24) AS rounding_quantum, 'USD' AS currency,
+       'cat-bench' AS catalog_version, 'rules-bench' AS rules_version,
+       h.prev_hash, h.row_hash
+FROM range(FIRST, LAST + 1) AS r(i) JOIN hashes AS h ON h.seq = r.i
+ORDER BY seq
+"""
+
+
+def build_segments(directory: Path, rows: int, per_segment: int) -> list[Segment]:
+    """Write ``rows`` chained synthetic records as sealed segments plus a manifest."""
+    directory.mkdir(parents=True)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    encode = msgspec.json.Encoder(order="sorted").encode
+    segments, prev = [], GENESIS
+    for first in range(1, rows + 1, per_segment):
+        last = min(first + per_segment - 1, rows)
+        prevs, hashes, head = [], [], prev
+        for i in range(first, last + 1):
+            prevs.append(head)
+            head = chain_hash(head, encode(_canonical_body(i)))
+            hashes.append(head)
+        seqs = pa.array(range(first, last + 1), pa.int64())
+        con.register("hashes", pa.table({"seq": seqs, "prev_hash": prevs, "row_hash": hashes}))
+        name = f"seg-{first:012d}-{last:012d}.parquet"
+        tmp = directory / f".{name}.tmp"
+        sql = GENERATE_SQL.replace("BASE", str(BASE_US)).replace("STEP", str(STEP_US))
+        sql = sql.replace("FIRST", str(first)).replace("LAST", str(last))
+        con.execute(
+            f"COPY ({sql}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
+        )
+        _fsync(tmp)
+        digest = _sha256(tmp)
+        tmp.replace(directory / name)
+        segments.append(Segment(name, digest, last - first + 1, first, last, prev, head))
+        prev = head
+    manifest = {"segments": [asdict(s) for s in segments]}
+    (directory / MANIFEST).write_bytes(msgspec.json.encode(manifest))
+    return segments
+
+
+def _spot_check(directory: Path, segments: list[Segment], rows: int = 2000) -> None:
+    """The generator must produce exactly what the real writer would: re-verify with the real
+    verifier (canonical form read back from Parquet) the first rows of every segment."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for segment in segments:
+        source = f"(SELECT * FROM read_parquet('{directory / segment.file}') LIMIT {rows})"
+        batches = con.execute(canonical_sql(source)).to_arrow_reader(rows)
+        check = verify_rows(batches, first_seq=segment.first_seq, prev_hash=segment.prev_hash)
+        assert check.ok, f"synthetic data does not verify: {check.broken}"
+
+
+def _timed(label: str, fn, aim: float | None = None):
+    started = time.perf_counter()
+    result = fn()
+    took = time.perf_counter() - started
+    verdict = "" if aim is None else f"  (aim < {aim:g} s: {'ok' if took < aim else 'MISSED'})"
+    print(f"  {label}: {took:.3f} s{verdict}")
+    return result, took
+
+
+def bench_sealed(root: Path, rows: int, per_segment: int) -> None:
+    directory = root / "segments"
+    started = time.perf_counter()
+    segments = build_segments(directory, rows, per_segment)
+    size = sum((directory / s.file).stat().st_size for s in segments)
+    print(
+        f"sealed ledger: {rows:,} records in {len(segments)} segments, {size / 1e9:.2f} GB, "
+        f"built in {time.perf_counter() - started:.0f} s"
+    )
+    _spot_check(directory, segments)
+    con = duckdb.connect()
+    prepare(con, verified_files(directory))
+    middle = datetime.fromtimestamp((BASE_US + rows // 2 * STEP_US) / 1e6, UTC)
+    tenant, month = "tenant-42", date(middle.year, middle.month, 1)
+    invoice, _ = _timed(
+        "monthly invoice, one tenant (receipts audit)",
+        lambda: run_audit(con, "receipts", {"tenant": tenant, "month": month}),
+        aim=1,
+    )
+    print(f"    {len(invoice.rows)} receipts for {tenant} in {month:%Y-%m}")
+    _timed("spend audit, every tenant x month x class x provider", lambda: run_audit(con, "spend"))
+    dupes, _ = _timed("duplicate scan (duplicates audit)", lambda: run_audit(con, "duplicates"), 3)
+    assert dupes.rows == []
+    check, _ = _timed(
+        "chain verification (manifest links + sha256 of every segment)",
+        lambda: verify_segments(directory),
+        aim=15,
+    )
+    assert check.ok and check.records == rows, check
+    gaps, _ = _timed(
+        "chain-gap audit in SQL (seq + prev_hash links)", lambda: run_audit(con, "chain_gaps")
+    )
+    assert gaps.rows == []
+    sample = min(50_000, rows)
+    source = f"(SELECT * FROM read_parquet('{directory / segments[0].file}') LIMIT {sample})"
+    reader = duckdb.connect()
+    reader.execute("SET TimeZone = 'UTC'")
+    started = time.perf_counter()
+    verify_rows(reader.execute(canonical_sql(source)).to_arrow_reader(50_000))
+    per_row = (time.perf_counter() - started) / sample
+    print(
+        f"  row-level re-hash (ledger verify --full): {per_row * 1e6:.1f} µs/row "
+        f"= {per_row * rows:.0f} s for {rows:,} rows (one core)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000, help="sealed records")
+    parser.add_argument("--appends", type=int, default=100_000, help="records appended")
+    parser.add_argument("--segment-rows", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="200k sealed rows, 20k appends")
+    parser.add_argument("--dir", type=Path, default=None, help="work dir (default: a tmp dir)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rows, args.appends, args.segment_rows = 200_000, 20_000, 50_000
+    root = Path(tempfile.mkdtemp(prefix="ledger-bench-", dir=args.dir))
+    print(f"ledger bench ({_load()})")
+    try:
+        bench_appends(root, args.appends)
+        bench_sealed(root, args.rows, args.segment_rows)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
