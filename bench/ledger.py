@@ -297,8 +297,8 @@ def bench_sealed(root: Path, rows: int, per_segment: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=10_000_000, help="sealed records")
-    parser.add_argument("--appends", type=int, default=100_000, help="records appended")
+    parser.add_argument("--rows", type=int, default=10_000_000, help="sealed records (0: skip)")
+    parser.add_argument("--appends", type=int, default=100_000, help="records appended (0: skip)")
     parser.add_argument("--segment-rows", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="200k sealed rows, 20k appends")
     parser.add_argument("--dir", type=Path, default=None, help="work dir (default: a tmp dir)")
@@ -308,8 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="ledger-bench-", dir=args.dir))
     print(f"ledger bench ({_load()})")
     try:
-        bench_appends(root, args.appends)
-        bench_sealed(root, args.rows, args.segment_rows)
+        if args.appends:
+            bench_appends(root, args.appends)
+        if args.rows:
+            bench_sealed(root, args.rows, args.segment_rows)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0

@@ -244,3 +244,29 @@ def test_cli_verify_reports_ok_and_the_first_broken_record(
     assert main(["ledger", "verify", "--ledger", str(ledger_path)]) == 1
     out = capsys.readouterr().out
     assert "BROKEN: record seq 2" in out and "altered" in out
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (0.5, "must be a Decimal, not float"),
+        (Decimal("NaN"), "finite"),
+        (Decimal("sNaN"), "finite"),
+        (Decimal("1e-25"), "decimal places"),
+        (Decimal("1e14"), "too large"),
+    ],
+)
+def test_money_that_cannot_be_stored_exactly_is_refused(
+    ledger_path: Path, value: object, message: str
+) -> None:
+    good = make_record(1)
+    # a value seen before as valid must not make an equal float or NaN pass
+    with Ledger(ledger_path) as ledger:
+        ledger.append(good)
+        bad = msgspec.structs.replace(
+            good, pricing=msgspec.structs.replace(good.pricing, margin_factor=value)
+        )
+        with pytest.raises(RecordError) as err:
+            ledger.submit(bad)
+        assert ("pricing.margin_factor", err.value.problems[0][1]) == err.value.problems[0]
+        assert message in err.value.problems[0][1]

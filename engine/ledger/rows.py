@@ -184,11 +184,20 @@ _MICRO = timedelta(microseconds=1)
 _ZERO = Decimal(0)
 
 
+_MONEY_TEXT: dict[Decimal, str] = {}  # prices, factors and counts repeat: format them once
+
+
 def _money(value: Any) -> Any:
     """A Decimal as its DECIMAL(38, 24) text (what DuckDB's CAST(x AS VARCHAR) gives)."""
-    if value.__class__ is Decimal:
-        return f"{value if value else _ZERO:.24f}"  # never "-0.000..."
-    return value  # already text (read with canonical_rows.sql) or None
+    if value.__class__ is not Decimal:
+        return value  # already text (read with canonical_rows.sql) or None
+    text = _MONEY_TEXT.get(value)  # equal Decimals (2.5, 2.50) format alike at fixed scale
+    if text is None:
+        text = f"{value if value else _ZERO:.24f}"  # never "-0.000..."
+        if len(_MONEY_TEXT) > 50_000:
+            _MONEY_TEXT.clear()
+        _MONEY_TEXT[value] = text
+    return text
 
 
 def _micros(value: Any) -> Any:

@@ -107,7 +107,19 @@ def _money_fields(record: BillingRecord) -> list[tuple[str, object, bool]]:
     return fields
 
 
+_FITS: set[Decimal] = set()  # values already known to fit (prices, factors, counts repeat)
+
+
 def _money_problem(value: object) -> str | None:
+    if value.__class__ is Decimal and value.is_finite() and value in _FITS:  # type: ignore[attr-defined]
+        return None
+    problem = _money_shape(value)
+    if problem is None and len(_FITS) < 50_000:
+        _FITS.add(value)  # type: ignore[arg-type]
+    return problem
+
+
+def _money_shape(value: object) -> str | None:
     if value.__class__ is not Decimal:
         return f"must be a Decimal, not {type(value).__name__}"
     if not value.is_finite():  # type: ignore[attr-defined]
