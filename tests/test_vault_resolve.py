@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from byokvault.engine.vault.errors import NoCredential, VaultInputError
+from byokvault.engine.vault.errors import CredentialNotFound, NoCredential, VaultInputError
 from byokvault.engine.vault.model import PLATFORM_TENANT, FundSource, Status
 from byokvault.engine.vault.resolve import fund_sources, ordered_candidates, skip_reason
 from byokvault.engine.vault.secret import Secret
@@ -150,3 +150,40 @@ def test_ordering_puts_every_usable_key_before_any_unusable_one(states: list[Sta
     if actives:
         assert ordered[0].status == Status.active
         assert ordered[0].created_at == max(c.created_at for c in actives)
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    owners=st.lists(st.sampled_from(["t-a", "t-b", "t-c"]), min_size=1, max_size=6),
+    provider=st.sampled_from(["openai", "anthropic"]),
+)
+def test_isolation_holds_for_any_mix_of_tenants(
+    tmp_path_factory: pytest.TempPathFactory, owners: list[str], provider: str
+) -> None:
+    tmp = tmp_path_factory.mktemp("iso")
+    vault = Vault.open(tmp / "v.duckdb", tmp / "v.kek", alerts=False)
+    try:
+        made = [
+            (owner, vault.add_credential(owner, provider, "k", Secret(f"sk-{owner}-{i}-abcdefgh")))
+            for i, owner in enumerate(owners)
+        ]
+        for tenant in ("t-a", "t-b", "t-c"):
+            mine = {c.credential_id for o, c in made if o == tenant}
+            assert {c.credential_id for c in vault.list_credentials(tenant)} == mine
+            if mine:
+                res = vault.resolve(
+                    tenant, provider, f"call-{tenant}", allow_platform_fallback=True
+                )
+                assert res.credential_id in mine
+                assert res.secret.reveal().startswith(f"sk-{tenant}-")
+            else:
+                with pytest.raises(NoCredential):
+                    vault.resolve(tenant, provider, f"call-{tenant}", allow_platform_fallback=True)
+            for owner, cred in made:
+                if owner != tenant:
+                    with pytest.raises(CredentialNotFound):
+                        vault.decrypt_for_call(
+                            tenant, cred.credential_id, purpose="call", call_id="x", actor="t"
+                        )
+    finally:
+        vault.close()
