@@ -163,6 +163,7 @@ def main() -> None:
             "'cred', 'call', 'call-' || i, 'opened', NULL FROM range(?) t(i)",
             [audit_rows],
         )
+        vault.repo._cursor().execute("CHECKPOINT audit")  # time the re-key, not this bulk load
         started = time.perf_counter()
         vault.replace_secret(first.tenant_id, first.credential_id, Secret("sk-bench-rekeyed-02"))
         timed(f"re-key again with {audit_rows:,} access-log rows", started)
