@@ -150,3 +150,21 @@ def test_every_model_is_either_candidate_or_excluded(router: Router) -> None:
     assert d.candidates == ()
     assert len(d.exclusions) == 6
     assert all("no_usable_credential" in e.reasons for e in d.exclusions)
+
+
+def test_cursor_routers_on_threads_agree(router: Router) -> None:
+    """Each thread's cursor has its own TEMP usage table: concurrent routes never mix rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from byokvault.engine.routing import FastRouter, route
+
+    expected = [router.route_sql(chat(1000 + 997 * i), funds=ALL, at=AT) for i in range(8)]
+
+    def one(i: int):
+        fast = FastRouter(router.cursor())
+        sql = fast.router.route_sql(chat(1000 + 997 * i), funds=ALL, at=AT)
+        return sql, route(chat(1000 + 997 * i), fund_sources=ALL, at=AT, router=fast)
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one, range(8)))
+    assert results == [(e, e) for e in expected]

@@ -65,6 +65,7 @@ class Router:
         self._request_sql = sql_text("routing/request.sql")
         self._route_sql = sql_text("routing/route.sql").replace("{usage_columns}", usage_columns())
         self._prepare()
+        self._temp_tables()
 
     @classmethod
     def open(
@@ -88,10 +89,20 @@ class Router:
         self.con.unregister("routing_modes_df")
         self.con.execute(sql_text("routing/setup.sql"))
         twin.install(self.con)
+
+    def _temp_tables(self) -> None:
         # This connection's own usage table: it shadows the shared one in the twin's views.
         self.con.execute(
             "CREATE OR REPLACE TEMP TABLE usage_input AS SELECT * FROM main.usage_input LIMIT 0"
         )
+
+    def cursor(self) -> Router:
+        """The same router on a new DuckDB cursor: one per thread (a connection serializes)."""
+        other = object.__new__(Router)
+        other.__dict__.update(self.__dict__)
+        other.con = self.con.cursor()
+        other._temp_tables()
+        return other
 
     def requirements(self, request: Request) -> Requirements:
         if isinstance(request, Requirements):
