@@ -67,6 +67,9 @@ class PlanModel:
     # where the SQL did not price it (the context is too small for every count of that tier,
     # which the size check here excludes first)
     priced: dict[int, tuple[str, ...] | tuple[UnitLine, ...] | None]
+    # the exclusion when capability / lifecycle / policy / credential reasons apply, built once
+    # per plan and reused whenever the request adds no size reason
+    excluded: Exclusion | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,8 +192,11 @@ class FastRouter:
                 r for r in reasons if not r.startswith(("missing_capability:", "unpriced:"))
             )
             cw, mo, mi = self._limits[(p, m)]
+            excluded = Exclusion(p, m, (*missing, *static)) if missing or static else None
             models.append(
-                PlanModel(p, m, kind, fund, missing, static, cw, mo, mi, thresholds, priced)
+                PlanModel(
+                    p, m, kind, fund, missing, static, cw, mo, mi, thresholds, priced, excluded
+                )
             )
         return Plan(tuple(models))
 
@@ -210,7 +216,10 @@ class FastRouter:
         exclusions: list[Exclusion] = []
         for pm in plan.models:
             size = _size_reasons(pm, req, need)
-            if pm.missing or size or pm.static:
+            if pm.excluded is not None and not size:
+                exclusions.append(pm.excluded)
+                continue
+            if pm.excluded is not None or size:
                 reasons = (*pm.missing, *size, *pm.static)
                 exclusions.append(Exclusion(pm.provider_id, pm.model_id, reasons))
                 continue
