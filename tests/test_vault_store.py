@@ -17,6 +17,7 @@ from byokvault.engine.vault.errors import (
     AuditWriteFailed,
     CredentialNotFound,
     DecryptFailed,
+    PurgeIncomplete,
     VaultInputError,
 )
 from byokvault.engine.vault.model import PLATFORM_TENANT, AccessResult, Credential
@@ -336,3 +337,19 @@ def test_a_second_process_gets_a_clear_error(vault: Vault, tmp_path: Path) -> No
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert "refused:" in out.stdout and "another process" in out.stdout, out.stderr
+
+
+def test_failed_compaction_leaves_the_vault_working(vault: Vault, monkeypatch) -> None:
+    cred = vault.add_credential("acme", "openai", "k", Secret("sk-compaction-fails-0001"))
+
+    def broken(tmp: Path) -> None:
+        raise duckdb.IOException("disk full")
+
+    monkeypatch.setattr(vault.repo, "_copy_to", broken)
+    with pytest.raises(PurgeIncomplete, match="committed"):
+        vault.replace_secret("acme", cred.credential_id, Secret("sk-compaction-fails-0002"))
+    # The new secret is committed; the vault keeps serving; the next compaction cleans up.
+    assert _open(vault, "acme", cred).reveal() == "sk-compaction-fails-0002"
+    monkeypatch.undo()
+    vault.repo.purge_freed_space()
+    assert _open(vault, "acme", cred, "c2").reveal() == "sk-compaction-fails-0002"

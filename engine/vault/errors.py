@@ -34,3 +34,8 @@ class DecryptFailed(VaultError):
 
 class NoCredential(VaultError):
     """Resolution found no usable credential (the resolution row records why)."""
+
+
+class PurgeIncomplete(VaultError):
+    """The change committed, but compacting the key store failed: the old ciphertext's bytes
+    may remain in freed blocks until the next successful compaction."""

@@ -597,17 +597,27 @@ class DuckDBVaultRepository:
         with self._lock.exclusive():
             tmp = self._compact_path()
             tmp.unlink(missing_ok=True)
-            con = self._con
-            con.execute("CHECKPOINT")
-            con.execute("ATTACH " + _sql_string(tmp) + " AS vault_compact")
-            con.execute(f'COPY FROM DATABASE "{self._main}" TO vault_compact')
-            con.execute("DETACH vault_compact")
+            self._copy_to(tmp)  # on failure the old file is untouched and still open
             self._close_all()
-            _fsync_file(tmp)
-            tmp.replace(self.path)
-            self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
-            _fsync_dir(self.path.parent)
-            self._con = self._connect()
+            try:
+                _fsync_file(tmp)
+                tmp.replace(self.path)
+                self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
+                _fsync_dir(self.path.parent)
+            finally:
+                self._con = self._connect()  # the new file, or the old one if the swap failed
+
+    def _copy_to(self, tmp: Path) -> None:
+        con = self._con
+        con.execute("CHECKPOINT")
+        con.execute("ATTACH " + _sql_string(tmp) + " AS vault_compact")
+        try:
+            con.execute(f'COPY FROM DATABASE "{self._main}" TO vault_compact')
+        except BaseException:
+            con.execute("DETACH vault_compact")
+            tmp.unlink(missing_ok=True)  # a partial copy is never swapped in
+            raise
+        con.execute("DETACH vault_compact")
 
     def _close_all(self) -> None:
         """Close every cursor and the connection, so DuckDB releases the file."""

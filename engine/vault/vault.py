@@ -25,6 +25,7 @@ from .errors import (
     AuditWriteFailed,
     CredentialNotFound,
     DecryptFailed,
+    PurgeIncomplete,
     VaultInputError,
 )
 from .model import PLATFORM_TENANT, AccessEvent, AccessResult, Credential, HealthEvent, Status
@@ -180,15 +181,24 @@ class Vault:
         self.repo.replace_secret(
             credential_id, ciphertext, secret.fingerprint(), version, dk_version, now()
         )
-        self.repo.purge_freed_space()
+        self._purge()
         log.info("credential %s re-keyed to secret version %d", credential_id, version)
         return self._credential(tenant_id, credential_id)
 
     def delete_credential(self, tenant_id: str, credential_id: str) -> None:
         self._credential(tenant_id, credential_id)
         self.repo.delete_credential(credential_id)
-        self.repo.purge_freed_space()
+        self._purge()
         log.info("credential %s deleted", credential_id)
+
+    def _purge(self) -> None:
+        try:
+            self.repo.purge_freed_space()
+        except Exception as exc:
+            raise PurgeIncomplete(
+                f"change committed, but compaction failed ({type(exc).__name__}): old bytes may "
+                "remain until the next compaction"
+            ) from None
 
     def set_status(self, credential_id: str, status: Status, reason: str | None) -> None:
         self.repo.set_status(credential_id, Status(status), reason, now())
@@ -440,7 +450,7 @@ class Vault:
             retired = sorted(self._keyring.ids - {target})
             self._keyring = self._keyring.only_current()
             self._persist_keyring()
-            self.repo.purge_freed_space()
+            self._purge()
             log.info("KEK rotated to %s: %d data keys rewrapped", target, rewrapped)
             return KekRotation(target, rewrapped, retired)
 
@@ -467,7 +477,7 @@ class Vault:
         self.repo.commit_data_key_rotation(
             tenant_id, new_version, self._keyring.current_id, wrapped, items, now()
         )
-        self.repo.purge_freed_space()
+        self._purge()
         log.info(
             "tenant %s data key rotated to v%d (%d secrets)", tenant_id, new_version, len(items)
         )
