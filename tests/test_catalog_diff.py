@@ -100,6 +100,10 @@ def test_markdown_table(tmp_path: Path) -> None:
     ) in text.splitlines()
     assert "| added | acme | `gamma` | Gamma \\| G |" in text.splitlines()
     assert "| acme | `alpha` | `vision.multi_image` | `text.chat` |" in text.splitlines()
+    # Prices of added models are folded away after the changes to existing ones.
+    folded = text.split("<summary>Prices of added models (1 rows)</summary>")[1]
+    assert "| acme | `gamma` | input_tokens (USD per 1M tokens) |" in folded
+    assert "`gamma`" not in text.split("### Models")[0]
 
 
 def test_empty_diff(tmp_path: Path) -> None:

@@ -105,8 +105,11 @@ class CatalogDiff:
         lines = [f"## Catalog diff `{self.base_version}` → `{self.head_version}`", ""]
         if self.is_empty():
             return "\n".join([*lines, "No price, model or capability changes.", ""])
-        if self.prices:
-            lines += _price_table(self.prices, self.units)
+        added = {(m.provider_id, m.model_id) for m in self.models if m.kind == "added"}
+        changed = tuple(c for c in self.prices if (c.provider_id, c.model_id) not in added)
+        of_new = tuple(c for c in self.prices if (c.provider_id, c.model_id) in added)
+        if changed:
+            lines += ["### Prices", "", *_price_table(changed, self.units)]
         if self.models:
             lines += ["### Models", "", "| Change | Provider | Model | Name |", "|---|---|---|---|"]
             lines += [
@@ -122,6 +125,10 @@ class CatalogDiff:
                 for c in self.capabilities
             ]
             lines.append("")
+        if of_new:  # folded: an import can add thousands; the changes above matter most
+            summary = f"Prices of added models ({len(of_new)} rows)"
+            lines += ["<details>", f"<summary>{summary}</summary>", ""]
+            lines += [*_price_table(of_new, self.units), "</details>", ""]
         return "\n".join(lines)
 
 
@@ -208,8 +215,6 @@ def _capability_changes(base: Catalog, head: Catalog) -> list[CapabilityChange]:
 
 def _price_table(changes: tuple[PriceChange, ...], units: dict[str, tuple[int, str]]) -> list:
     lines = [
-        "### Prices",
-        "",
         "| Provider | Model | Dimension | Conditions | Effective from | Old | New | Change |",
         "|---|---|---|---|---|---:|---:|---:|",
     ]
