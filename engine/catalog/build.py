@@ -18,7 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
-from .load import Catalog
+from .load import Catalog, gc_paused
 from .model import Mode
 
 # The capability class a call falls in when nothing more specific is known about it.
@@ -136,6 +136,11 @@ SORT_KEYS: dict[str, list[str]] = {
 
 def catalog_frames(catalog: Catalog) -> dict[str, pl.DataFrame]:
     """Every snapshot table as a DataFrame with a fixed schema and a fixed row order."""
+    with gc_paused():
+        return _frames(catalog)
+
+
+def _frames(catalog: Catalog) -> dict[str, pl.DataFrame]:
     rows: dict[str, list[dict[str, object]]] = {name: [] for name in SCHEMAS}
     for provider in catalog.providers:
         rows["providers"].append(
