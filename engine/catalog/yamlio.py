@@ -17,7 +17,7 @@ import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +32,27 @@ from ruamel.yaml.error import MarkedYAMLError
 class _ExactConstructor(RoundTripConstructor):
     """Round-trip constructor that reads floats as Decimal and timestamps as their text."""
 
-    def construct_yaml_float(self, node: Any) -> Decimal:  # type: ignore[override]
-        text = str(self.construct_scalar(node)).replace("_", "")
-        special = SPECIAL_FLOATS.get(text.lower())
-        return Decimal(special or text)  # inf/nan: left for validation to refuse with a position
+    def construct_yaml_float(self, node: Any) -> Decimal | str:  # type: ignore[override]
+        text = str(self.construct_scalar(node))
+        digits = text.replace("_", "")
+        special = SPECIAL_FLOATS.get(digits.lower())
+        try:  # inf/nan are kept for validation to refuse with a position
+            return Decimal(special or digits)
+        except InvalidOperation:  # "._" matches the float pattern but is no number: a string
+            return text
+
+    def construct_yaml_int(self, node: Any) -> int | str:  # type: ignore[override]
+        try:
+            return super().construct_yaml_int(node)
+        except (ValueError, IndexError):  # "-_" matches the int pattern but is no number
+            return str(self.construct_scalar(node))
 
     def construct_yaml_timestamp(self, node: Any, values: Any = None) -> str:  # type: ignore[override]
         return str(self.construct_scalar(node))
 
 
 _ExactConstructor.add_constructor("tag:yaml.org,2002:float", _ExactConstructor.construct_yaml_float)
+_ExactConstructor.add_constructor("tag:yaml.org,2002:int", _ExactConstructor.construct_yaml_int)
 _ExactConstructor.add_constructor(
     "tag:yaml.org,2002:timestamp", _ExactConstructor.construct_yaml_timestamp
 )
@@ -206,7 +217,6 @@ def _fast_load(text: str) -> Any:
     loader = _CParser(text)
     stack: list[Any] = []  # open containers; for a mapping, the pending key follows it
     keys: list[Any] = []
-    anchors: dict[str, Any] = {}
     root: Any = None
     documents = 0
     no_key = keys  # a sentinel no key can equal
@@ -229,10 +239,6 @@ def _fast_load(text: str) -> Any:
                 stack.pop()
                 keys.pop()
                 continue
-            elif kind is pyyaml.AliasEvent:
-                if event.anchor not in anchors:
-                    raise _Unsupported("undefined alias")
-                value = anchors[event.anchor]
             elif kind is pyyaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1 or event.version is not None or event.tags:
@@ -240,10 +246,12 @@ def _fast_load(text: str) -> Any:
                 continue
             elif kind is pyyaml.StreamEndEvent:
                 return root
+            elif kind is pyyaml.AliasEvent:
+                raise _Unsupported("alias")  # libyaml and ruamel disagree on anchor names
             else:
                 continue
-            if kind is not pyyaml.AliasEvent and event.anchor is not None:
-                anchors[event.anchor] = value
+            if event.anchor is not None:
+                raise _Unsupported("anchor")
             if not stack:
                 root = value
             else:
@@ -270,7 +278,7 @@ def load_plain(text: str, name: str) -> Any:
     Same result as ``to_plain(parse_yaml(text, name))``, faster; a syntax error raises the
     round-trip reader's located InputError.
     """
-    if _CParser is not None:
+    if _CParser is not None and "\t" not in text:  # tabs: libyaml is more lenient than ruamel
         try:
             return _fast_load(text)
         except (_Unsupported, pyyaml.YAMLError):
