@@ -110,6 +110,37 @@ def test_conditional_rows_have_a_default_to_fall_back_on(con: duckdb.DuckDBPyCon
     assert orphans == []
 
 
+# Upstream gives no price for these tier + long-context combinations (LiteLLM has no
+# `_above_272k_tokens_priority` keys for gpt-5.4): such a call takes the tier's base rate.
+TIER_CLIFF_GAPS = {("openai", "gpt-5.4", "priority")}
+
+
+def test_tiers_and_regions_keep_the_long_context_cliff(con: duckdb.DuckDBPyConnection) -> None:
+    """The pricing engine prefers the call's tier and region over the cliff, so a tier or region
+    that prices a dimension with a long-context cliff must state its own cliff rate; otherwise
+    a batch (or regional) call over the threshold would be billed at its base rate."""
+    missing = _rows(
+        con,
+        """
+        SELECT DISTINCT t.provider_id, t.model_id, t.service_tier, t.dimension
+        FROM prices t JOIN prices lc
+          ON lc.provider_id = t.provider_id AND lc.model_id = t.model_id
+         AND lc.dimension = t.dimension AND lc.service_tier = 'standard'
+         AND lc.long_context_threshold IS NOT NULL AND lc.region IS NULL
+        WHERE (t.service_tier <> 'standard' OR t.region IS NOT NULL)
+          AND t.long_context_threshold IS NULL
+          AND NOT EXISTS (
+              SELECT 1 FROM prices x
+              WHERE x.provider_id = t.provider_id AND x.model_id = t.model_id
+                AND x.dimension = t.dimension AND x.service_tier = t.service_tier
+                AND x.region IS NOT DISTINCT FROM t.region
+                AND x.long_context_threshold = lc.long_context_threshold)
+        ORDER BY ALL
+        """,
+    )
+    assert {(p, m, tier) for p, m, tier, _ in missing} <= TIER_CLIFF_GAPS, missing
+
+
 def test_a_time_window_wraps_past_midnight(con: duckdb.DuckDBPyConnection) -> None:
     """At least one daily window ends before it starts (DeepSeek's 16:30-00:30 UTC off-peak)."""
     windows = _rows(
