@@ -142,6 +142,16 @@ class FastRouter:
         policy: TenantPolicy | None = None,
     ) -> RouteDecision:
         req, policy, funds, at = self.router.resolve(request, tenant, funds, at, policy)
+        if any(q == 0 for _, q in req.usage):  # a zero quantity is no usage (the twin drops it)
+            usage = tuple((k, q) for k, q in req.usage if q)
+            req = Requirements(
+                req.capabilities,
+                req.input_tokens,
+                req.output_tokens,
+                req.images,
+                usage,
+                req.context,
+            )
         key = (req, policy, funds.key(), self.time_key(at))
         decision = self._decisions.get(key)
         if decision is None:
