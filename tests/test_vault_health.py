@@ -192,3 +192,19 @@ def test_endpoints_come_from_the_catalog(bundled_catalog: Path, tmp_path: Path) 
     endpoints = endpoints_from_catalog(con)
     assert endpoints["openai"].base_url.startswith("https://")
     assert endpoints["openai"].api_style == "openai"
+
+
+def test_a_broken_credential_does_not_stop_the_round(vault: Vault, fake: FakeProvider) -> None:
+    good = _add(vault, fake, "openai", "sk-openai-good-key-0001")
+    bad = _add(vault, fake, "openai", "sk-openai-tampered-0002")
+    sealed = vault.repo.secret_for_decrypt(bad.credential_id)
+    flipped = sealed.ciphertext[:-1] + bytes([sealed.ciphertext[-1] ^ 1])
+    vault.repo._cursor().execute(
+        "UPDATE vault_credentials SET ciphertext = ? WHERE credential_id = ?",
+        [flipped, bad.credential_id],
+    )
+    results = {r.credential_id: r for r in HealthChecker(vault, _endpoints(fake)).run_once()}
+    assert results[good.credential_id].status == Status.active
+    assert results[bad.credential_id].outcome == "not_checked"
+    assert vault.get_credential("acme", bad.credential_id).status == Status.unknown
+    assert len(fake.requests) == 1  # the provider was only asked about the good key

@@ -23,6 +23,7 @@ import duckdb
 import httpx
 
 from .clock import now
+from .errors import VaultError
 from .model import Credential, HealthEvent, Status
 from .secret import Secret
 from .store import Q
@@ -164,14 +165,24 @@ class HealthChecker:
             return None
         secret = None
         if credential.has_secret:
-            secret = await asyncio.to_thread(
-                self.vault.decrypt_for_call,
-                credential.tenant_id,
-                credential.credential_id,
-                purpose=PURPOSE_HEALTH,
-                call_id="hc_" + uuid.uuid4().hex,
-                actor=self.actor,
-            )
+            try:
+                secret = await asyncio.to_thread(
+                    self.vault.decrypt_for_call,
+                    credential.tenant_id,
+                    credential.credential_id,
+                    purpose=PURPOSE_HEALTH,
+                    call_id="hc_" + uuid.uuid4().hex,
+                    actor=self.actor,
+                )
+            except VaultError as exc:
+                # The access log and alerts already have it; the provider was not asked, so
+                # the credential's provider-side status is left as it was.
+                log.warning(
+                    "health check of %s skipped: %s", credential.credential_id, type(exc).__name__
+                )
+                return HealthResult(
+                    credential.credential_id, credential.status, "not_checked", None, None
+                )
         url, headers = probe_request(endpoint.api_style, endpoint.base_url, secret)
         del secret
         result = await _probe(client, credential.credential_id, endpoint.api_style, url, headers)
