@@ -63,6 +63,9 @@ def test_same_key_same_payload_returns_the_original(ledger_path: Path) -> None:
         again = ledger.append(make_record(1))
         assert again == first
         assert ledger.head()[0] == 1
+        assert ledger.find(first.record_id) == first
+        assert ledger.find_key("tenant-1", "key-1") == first
+        assert ledger.find("rec_nope") is None and ledger.find_key("tenant-1", "nope") is None
 
 
 def test_same_key_other_payload_is_a_conflict_naming_fields(ledger_path: Path) -> None:

@@ -130,6 +130,15 @@ class Ledger:
                 if tenant == tenant_id
             ]
 
+    def find(self, record_id: str) -> LedgerEntry | None:
+        """An acknowledged record by id (e.g. for its receipt)."""
+        row = self.store.find_record(record_id)
+        return None if row is None else entry_of(row)
+
+    def find_key(self, tenant_id: str, idempotency_key: str) -> LedgerEntry | None:
+        rows = self.store.find_keys([(tenant_id, idempotency_key)])
+        return entry_of(rows[0]) if rows else None
+
     def head(self) -> tuple[int, str]:
         """(last acknowledged seq, its row hash)."""
         return self._seq, self._head

@@ -1,7 +1,7 @@
 -- BYOK vs platform (vs local) per month: calls, provider cost, what the platform billed.
 -- For BYOK the provider cost is the tenant's own; the platform's revenue is the fee.
 WITH monthly AS (
-    SELECT CAST(date_trunc('month', occurred_at AT TIME ZONE 'UTC') AS DATE) AS month,
+    SELECT utc_month(occurred_at) AS month,
            fund_source, currency,
            count(*) AS records,
            sum(raw_cost) AS raw_cost,

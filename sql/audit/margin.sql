@@ -1,7 +1,7 @@
 -- Margin realized per capability class and month on platform-funded calls: billed − raw cost
 -- (what the platform charged minus what the provider charged it). BYOK fees: see byok_vs_platform.
 SELECT capability_class,
-       CAST(date_trunc('month', occurred_at AT TIME ZONE 'UTC') AS DATE) AS month,
+       utc_month(occurred_at) AS month,
        currency,
        count(*) AS records,
        sum(raw_cost) AS raw_cost,

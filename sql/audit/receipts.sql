@@ -12,5 +12,6 @@ FROM ledger
 WHERE (getvariable('tenant') IS NULL OR tenant_id = getvariable('tenant'))
   AND (getvariable('call_id') IS NULL OR call_id = getvariable('call_id'))
   AND (getvariable('month') IS NULL
-       OR date_trunc('month', occurred_at AT TIME ZONE 'UTC') = getvariable('month'))
+       OR (occurred_at >= month_start(CAST(getvariable('month') AS DATE))
+           AND occurred_at < month_start(CAST(getvariable('month') AS DATE) + INTERVAL 1 MONTH)))
 ORDER BY seq;

@@ -1,7 +1,7 @@
 -- Spend by tenant, month (UTC), capability class and provider. Reversals net out (negative).
 -- Optional filter: SET VARIABLE tenant = '...';
 SELECT tenant_id,
-       CAST(date_trunc('month', occurred_at AT TIME ZONE 'UTC') AS DATE) AS month,
+       utc_month(occurred_at) AS month,
        capability_class, provider_id, currency,
        count(*) FILTER (WHERE kind = 'charge') AS charges,
        count(*) FILTER (WHERE kind = 'reversal') AS reversals,
