@@ -273,3 +273,13 @@ def test_money_that_cannot_be_stored_exactly_is_refused(
             ledger.submit(bad)
         assert ("pricing.margin_factor", err.value.problems[0][1]) == err.value.problems[0]
         assert message in err.value.problems[0][1]
+
+
+def test_close_drains_the_queue_then_refuses(ledger_path: Path) -> None:
+    ledger = Ledger(ledger_path)
+    futures = [ledger.submit(make_record(i)) for i in range(200)]
+    ledger.close()
+    assert [f.result(timeout=0).seq for f in futures] == list(range(1, 201))
+    with pytest.raises(RuntimeError, match="closed"):
+        ledger.submit(make_record(500))
+    ledger.close()  # idempotent

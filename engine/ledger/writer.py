@@ -98,6 +98,8 @@ class Ledger:
             for tenant, currency, records, raw, billed, rounded in self.store.totals()
         }
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._closing = threading.Lock()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
         self._thread.start()
 
@@ -109,7 +111,7 @@ class Ledger:
             raise RecordError([("kind", "submit charges; record corrections with reverse()")])
         validate(record)
         future: Future[LedgerEntry] = Future()
-        self._queue.put(_Append(record, future))
+        self._put(_Append(record, future))
         return future
 
     def append(self, record: BillingRecord, timeout: float | None = None) -> LedgerEntry:
@@ -118,8 +120,14 @@ class Ledger:
     def reverse(self, record_id: str, idempotency_key: str, reason: str) -> Future[LedgerEntry]:
         """Queue the reversal of a charge (the only way to correct one)."""
         future: Future[LedgerEntry] = Future()
-        self._queue.put(_Reverse(record_id, idempotency_key, reason, future))
+        self._put(_Reverse(record_id, idempotency_key, reason, future))
         return future
+
+    def _put(self, job: _Append | _Reverse) -> None:
+        with self._closing:
+            if self._closed:
+                raise RuntimeError("the ledger is closed")
+            self._queue.put(job)
 
     def usage(self, tenant_id: str) -> list[TenantUsage]:
         """The tenant's running totals per currency, current as of the last acknowledgement."""
@@ -144,9 +152,13 @@ class Ledger:
         return self._seq, self._head
 
     def close(self) -> None:
-        if self._thread.is_alive():
+        """Finish what is queued (every future resolves), then close the store."""
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
             self._queue.put(_STOP)
-            self._thread.join()
+        self._thread.join()
         self.store.close()
 
     def __enter__(self) -> Ledger:
