@@ -147,3 +147,13 @@ def test_cli_diff_against_git_ref(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert [p["model_id"] for p in data["prices"]] == ["alpha", "gamma"]
     assert main(["catalog", "diff", "nope", "--catalog", str(catalog)]) == 2
     assert "nope: not a directory, and not a git ref" in capsys.readouterr().err
+
+
+def test_cli_diff_names_problems_of_the_base_by_its_ref(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = write_catalog(tmp_path / "base", {"acme": ACME.replace("mode: chat", "mode: chatty")})
+    head = write_catalog(tmp_path / "head")
+    assert main(["catalog", "diff", str(base), "--catalog", str(head)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {base}:base/providers/acme.yaml:10:11: models.0.mode: ")

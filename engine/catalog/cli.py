@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..paths import BUNDLED_CATALOG
 from .diff import diff_catalogs
-from .history import validate_against
+from .history import load_source_catalog, validate_against
 from .load import Catalog, load_catalog
 from .refs import RefError, resolve_ref
 from .schema import expected_comment, files_without_schema_comment, write_schemas
@@ -121,7 +121,7 @@ def _catalog_at(ref: str, catalog_dir: Path) -> Catalog:
     with resolve_ref(ref, catalog_dir) as source:
         if source.kind != "catalog":
             raise RefError(f"{ref}: a snapshot; diff compares catalogs (a git ref or directory)")
-        return load_catalog(source.path)
+        return load_source_catalog(source)
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -108,8 +108,14 @@ def published_rows(source: Source) -> dict[str, PublishedRow]:
     """The price rows of an earlier catalog or snapshot, by id."""
     if source.kind == "snapshot":
         return snapshot_rows(source.path)
+    return catalog_rows(load_source_catalog(source))
+
+
+def load_source_catalog(source: Source) -> Catalog:
+    """Load an earlier catalog; its problems are named ``REF:file:line:column`` so they are not
+    mistaken for problems of the working catalog."""
     try:
-        return catalog_rows(load_catalog(source.path))
+        return load_catalog(source.path)
     except InputError as exc:
         raise InputError(
             [
