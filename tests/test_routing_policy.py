@@ -68,6 +68,10 @@ def test_version_changes_with_content() -> None:
     [
         ("defaults:\n  byok_only: maybe\n", "p.yaml:2:14: defaults.byok_only"),
         ("defaults:\n  max_price_per_call: -1\n", "p.yaml:2:23: defaults.max_price_per_call"),
+        (
+            "defaults:\n  max_price_per_call: 0.1234567890123456789\n",
+            "defaults.max_price_per_call: Decimal input should have no more than 18 decimal places",
+        ),
         ("tenants:\n  acme:\n    colour: red\n", "p.yaml:3:13: tenants.acme.colour"),
         ("defaults:\n  allowed_providers: [Not An Id]\n", "defaults.allowed_providers.0"),
     ],

@@ -168,3 +168,10 @@ def test_cursor_routers_on_threads_agree(router: Router) -> None:
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(one, range(8)))
     assert results == [(e, e) for e in expected]
+
+
+def test_a_tier_the_model_does_not_offer_is_unpriced(router: Router) -> None:
+    d = router.route_sql(chat(context=(("service_tier", "flex"),)), funds=ALL, at=AT)
+    assert d.candidates == ()
+    reasons = {e.model_id: e.reasons for e in d.exclusions}
+    assert reasons["cheap"] == ("unpriced:service_tier=flex",)

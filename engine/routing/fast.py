@@ -163,10 +163,17 @@ class FastRouter:
         self, req: Requirements, policy: TenantPolicy, funds: FundSources, at: datetime
     ) -> Plan:
         usage_keys = tuple(k for k, _ in req.usage)
-        key = (req.capabilities, usage_keys, req.context, policy, funds.key(), self.time_key(at))
+        # the price cap and local-first act per request: plans are shared across them
+        base = TenantPolicy(
+            byok_only=policy.byok_only,
+            allowed_providers=policy.allowed_providers,
+            blocked_providers=policy.blocked_providers,
+            allow_deprecated=policy.allow_deprecated,
+        )
+        key = (req.capabilities, usage_keys, req.context, base, funds.key(), self.time_key(at))
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._build_plan(req, policy, funds, at)
+            plan = self._build_plan(req, base, funds, at)
             self._remember(self._plans, key, plan, self._max_plans)
         return plan
 
@@ -177,19 +184,13 @@ class FastRouter:
             {0} | {t + (0 if incl else 1) for ts in self._thresholds.values() for t, incl in ts}
         )
         keys = [k for k, _ in req.usage]
-        no_cap = TenantPolicy(
-            byok_only=policy.byok_only,
-            allowed_providers=policy.allowed_providers,
-            blocked_providers=policy.blocked_providers,
-            allow_deprecated=policy.allow_deprecated,
-        )
         runs: dict[int, dict[tuple[str, str], tuple]] = {}
         for rep in reps if "input_tokens" in keys else [0]:
             # quantity 1 of each key; input tokens at the tier's representative count
             usage = tuple((k, max(rep, 1) if k == "input_tokens" else 1) for k in keys)
             probe = Requirements(req.capabilities, rep, None, 0, usage, req.context)
             only = None if rep == 0 else self._tiered_models(rep)
-            rows = self.router.route_rows(probe, no_cap, funds, at, only)
+            rows = self.router.route_rows(probe, policy, funds, at, only)
             runs[rep] = {(row[0], row[1]): row for row in rows}
         models = []
         for (p, m), (_p, _m, kind, fund, reasons, _cost, _items) in sorted(runs[0].items()):
