@@ -18,7 +18,7 @@ from .index import PriceIndex, PricingError
 from .rules import Rules, apply_billing, load_rules
 from .usage import Usage, UsageError
 
-CONTEXT_FIELDS = frozenset(PricingContext.__slots__)
+CONTEXT_FIELDS = frozenset(PricingContext.__struct_fields__)
 LINE_FIELDS = frozenset({"provider", "model", "at", "usage", "context"})
 
 

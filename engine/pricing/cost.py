@@ -36,9 +36,10 @@ Money is ``Decimal`` computed exactly (an inexact step raises); nothing is round
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
+
+import msgspec
 
 from .index import ModelPrices, PriceIndex, PriceRow, PricingError
 from .usage import FALLS_BACK_TO_WHOLE, PARTS, USAGE_KEYS, Usage, depth, strict_parts
@@ -49,6 +50,8 @@ ZERO = Decimal(0)
 ROOT_KEYS: frozenset[str] = frozenset(k for k, attrs in PARTS.items() if len(attrs) == 1)
 # Keys in the order leaves are computed: parts before their wholes.
 _LEAF_ORDER: tuple[str, ...] = tuple(sorted(USAGE_KEYS, key=lambda k: (-depth(k), k)))
+_LEAF_RANK: dict[str, int] = {k: i for i, k in enumerate(_LEAF_ORDER)}
+_KEY_RANK: dict[str, int] = {k: i for i, k in enumerate(USAGE_KEYS)}
 _PARTS_OF: dict[str, tuple[str, ...]] = {k: strict_parts(k) for k in USAGE_KEYS}
 
 
@@ -75,8 +78,7 @@ class AmbiguousPriceError(PricingError):
         )
 
 
-@dataclass(frozen=True, slots=True)
-class PricingContext:
+class PricingContext(msgspec.Struct, frozen=True):
     """Request facts that select among price rows."""
 
     service_tier: str = "standard"
@@ -86,15 +88,14 @@ class PricingContext:
     video_resolution: str | None = None
 
     def describe(self) -> str:
-        parts = [f"{k}={getattr(self, k)}" for k in self.__slots__ if getattr(self, k)]
+        parts = [f"{k}={getattr(self, k)}" for k in self.__struct_fields__ if getattr(self, k)]
         return ", ".join(parts)
 
 
 DEFAULT_CONTEXT = PricingContext()
 
 
-@dataclass(frozen=True, slots=True)
-class LineItem:
+class LineItem(msgspec.Struct, frozen=True):
     """One charged dimension: ``amount = quantity * unit_price / per``, unrounded."""
 
     dimension: str
@@ -108,8 +109,7 @@ class LineItem:
     conditions: str  # the row's canonical conditions (JSON), e.g. {"service_tier": "flex"}
 
 
-@dataclass(frozen=True, slots=True)
-class Breakdown:
+class Breakdown(msgspec.Struct, frozen=True):
     provider_id: str
     model_id: str
     at: datetime
@@ -117,7 +117,7 @@ class Breakdown:
     total: Decimal
     currency: str = "USD"
     catalog_version: str = ""
-    context: PricingContext = field(default=DEFAULT_CONTEXT)
+    context: PricingContext = DEFAULT_CONTEXT
 
 
 def price_usage(
@@ -152,13 +152,17 @@ def price_model(
         )
     chosen = select_rows(dimension_for_key, model, usage, at, context)
     items = line_items(model, usage, chosen)
-    total = sum((item.amount for item in items), ZERO)
+    total = ZERO
+    for item in items:
+        total += item.amount
     return Breakdown(
         model.provider_id, model.model_id, at, items, total, "USD", catalog_version, context
     )
 
 
 def as_utc(at: datetime) -> datetime:
+    if at.tzinfo is UTC:
+        return at
     if at.tzinfo is None:
         raise PricingError(f"timestamp {at.isoformat()} has no timezone")
     return at.astimezone(UTC)
@@ -173,33 +177,52 @@ def select_rows(
 ) -> dict[str, PriceRow | None]:
     """The chosen row per used usage key (None: no eligible row)."""
     chosen: dict[str, PriceRow | None] = {}
-    time_of_day = at.timetz().replace(tzinfo=None)
+    time_of_day = at.time()
     input_tokens = usage.input_tokens
-    for key in USAGE_KEYS:
-        if not getattr(usage, key):
-            continue
-        dimension = dimension_for_key.get(key)
-        rows = model.rows.get(dimension, ()) if dimension else ()
-        chosen[key] = _best_row(model, key, rows, at, time_of_day, input_tokens, context)
+    plans = model.plans.get(context)
+    if plans is None:
+        plans = model.plans[context] = {}
+    for key in usage.used_keys():
+        candidates = plans.get(key)
+        if candidates is None:
+            candidates = plans[key] = _candidates(model, dimension_for_key.get(key), context)
+        chosen[key] = _best_row(model, key, candidates, at, time_of_day, input_tokens, context)
     return chosen
+
+
+Candidates = tuple[tuple[tuple[int, ...], PriceRow], ...]
+
+
+def _candidates(model: ModelPrices, dimension: str | None, context: PricingContext) -> Candidates:
+    """The rows of ``dimension`` that can apply under ``context`` (tier, region, qualifiers are
+    known before the call's time and size), most specific first; cached per model."""
+    ranked = []
+    for row in model.rows.get(dimension, ()) if dimension else ():
+        rank = _static_rank(row, context)
+        if rank is not None:
+            ranked.append((rank, row))
+    ranked.sort(key=lambda pair: pair[0], reverse=True)
+    return tuple(ranked)
 
 
 def line_items(
     model: ModelPrices, usage: Usage, chosen: dict[str, PriceRow | None]
 ) -> tuple[LineItem, ...]:
     """Charged quantities (leaf decomposition over the priced keys) times the chosen rates."""
-    charged: set[str] = set()
+    charged: list[str] = []
     for key, row in chosen.items():
         if row is not None or key in ROOT_KEYS or key not in PARTS:
-            charged.add(key)
+            charged.append(key)
         elif key not in FALLS_BACK_TO_WHOLE:
             _unpriced(model, key, "this part has no price of its own (no fallback to its whole)")
+    charged.sort(key=_LEAF_RANK.__getitem__)  # parts before their wholes
     leaves: dict[str, Decimal | int] = {}
     items: list[LineItem] = []
-    for key in _LEAF_ORDER:
-        if key not in charged:
-            continue
-        leaf = getattr(usage, key) - sum(leaves.get(p, 0) for p in _PARTS_OF[key] if p in charged)
+    for key in charged:
+        leaf = getattr(usage, key)
+        for part in _PARTS_OF[key]:
+            if part in leaves:
+                leaf -= leaves[part]
         leaves[key] = leaf
         row = chosen[key]
         if row is None:
@@ -208,21 +231,20 @@ def line_items(
             _unpriced(model, key, "no price row applies")
         if leaf == 0:
             continue
-        amount = EXACT.multiply(EXACT.multiply(row.amount, leaf), _scale(row.per))
         items.append(
             LineItem(
-                dimension=row.dimension,
-                usage_key=key,
-                price_id=row.price_id,
-                unit_price=row.amount,
-                per=row.per,
-                quantity=leaf,
-                amount=amount,
-                effective_from=row.effective_from,
-                conditions=row.conditions_key,
+                row.dimension,
+                key,
+                row.price_id,
+                row.amount,
+                row.per,
+                leaf,
+                EXACT.multiply(row.scaled_amount, leaf),
+                row.effective_from,
+                row.conditions_key,
             )
         )
-    items.sort(key=lambda i: USAGE_KEYS.index(i.usage_key))
+    items.sort(key=lambda i: _KEY_RANK[i.usage_key])
     return tuple(items)
 
 
@@ -230,53 +252,36 @@ def _unpriced(model: ModelPrices, key: str, detail: str) -> None:
     raise UnpricedError(model.provider_id, model.model_id, key, detail)
 
 
-_SCALES: dict[int, Decimal] = {}
-
-
-def _scale(per: int) -> Decimal:
-    scale = _SCALES.get(per)
-    if scale is None:
-        scale = _SCALES[per] = Decimal(1).scaleb(-(len(str(per)) - 1))
-    return scale
-
-
 def _best_row(
     model: ModelPrices,
     usage_key: str,
-    rows: tuple[PriceRow, ...],
+    candidates: Candidates,
     at: datetime,
-    time_of_day,
+    time_of_day: time,
     input_tokens: int,
     context: PricingContext,
 ) -> PriceRow | None:
+    """The first candidate that applies at ``at`` for this size; another of the same rank that
+    applies too is an ambiguity."""
     best: PriceRow | None = None
-    best_rank: tuple[int, int, int, int, int] | None = None
-    tied = False
-    for row in rows:
-        rank = _rank(row, at, time_of_day, input_tokens, context)
-        if rank is None:
+    best_rank: tuple[int, ...] | None = None
+    for rank, row in candidates:
+        if best_rank is not None and rank != best_rank:
+            break
+        if not _applies(row, at, time_of_day, input_tokens):
             continue
-        if best_rank is None or rank > best_rank:
-            best, best_rank, tied = row, rank, False
-        elif rank == best_rank:
-            tied = True
-    if tied:
-        raise AmbiguousPriceError(model, usage_key, at, context.describe() or "default context")
+        if best is not None:
+            raise AmbiguousPriceError(model, usage_key, at, context.describe() or "default context")
+        best, best_rank = row, rank
     return best
 
 
-def _rank(
-    row: PriceRow, at: datetime, time_of_day, input_tokens: int, context: PricingContext
-) -> tuple[int, int, int, int, int] | None:
-    """How specifically ``row`` matches the call, or None when it does not apply."""
-    if row.effective_from > at or (row.effective_to is not None and at >= row.effective_to):
-        return None
+def _static_rank(row: PriceRow, context: PricingContext) -> tuple[int, ...] | None:
+    """How specifically ``row`` matches the call's context, or None when it cannot apply."""
     tier = row.service_tier == context.service_tier
     if not tier and row.service_tier != "standard":
         return None
     if row.region is not None and row.region != context.region:
-        return None
-    if row.window_start is not None and not _in_window(row, time_of_day):
         return None
     qualifiers = 0
     for have, want in (
@@ -289,12 +294,6 @@ def _rank(
                 return None
             qualifiers += 1
     threshold = row.long_context_threshold
-    if threshold is not None:
-        crossed = (
-            input_tokens >= threshold if row.long_context_inclusive else input_tokens > threshold
-        )
-        if not crossed:
-            return None
     return (
         int(tier),
         int(row.region is not None),
@@ -304,7 +303,21 @@ def _rank(
     )
 
 
-def _in_window(row: PriceRow, time_of_day) -> bool:
+def _applies(row: PriceRow, at: datetime, time_of_day: time, input_tokens: int) -> bool:
+    """The parts of eligibility that depend on the call's time and size."""
+    if row.effective_from > at or (row.effective_to is not None and at >= row.effective_to):
+        return False
+    if row.window_start is not None and not _in_window(row, time_of_day):
+        return False
+    threshold = row.long_context_threshold
+    if threshold is not None:
+        if row.long_context_inclusive:
+            return input_tokens >= threshold
+        return input_tokens > threshold
+    return True
+
+
+def _in_window(row: PriceRow, time_of_day: time) -> bool:
     start, end = row.window_start, row.window_end
     if start < end:  # type: ignore[operator]
         return start <= time_of_day < end  # type: ignore[operator]

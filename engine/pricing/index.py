@@ -46,6 +46,7 @@ class PriceRow:
     long_context_threshold: int | None
     long_context_inclusive: bool | None
     conditions_key: str
+    scaled_amount: Decimal  # amount / per, exactly (per is a power of ten): amount per unit
 
     def in_force(self, at: datetime) -> bool:
         return self.effective_from <= at and (self.effective_to is None or at < self.effective_to)
@@ -58,12 +59,17 @@ class ModelPrices:
     capability_class: str
     provider_kind: str
     rows: dict[str, tuple[PriceRow, ...]] = field(default_factory=dict)  # by dimension
+    # Candidate rows per (dimension, context), built on first use (see cost._candidates).
+    plans: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
 
     def offers_tier(self, tier: str, at: datetime) -> bool:
         """A service tier is offered when at least one of its rows is in force at ``at``."""
-        return any(
-            r.service_tier == tier and r.in_force(at) for rows in self.rows.values() for r in rows
-        )
+        spans = self.plans.get(("tier", tier))
+        if spans is None:
+            spans = self.plans[("tier", tier)] = [
+                r for rows in self.rows.values() for r in rows if r.service_tier == tier
+            ]
+        return any(r.in_force(at) for r in spans)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +189,7 @@ def _price_row(*rec: object) -> PriceRow:
         long_context_threshold=lc_threshold,  # type: ignore[arg-type]
         long_context_inclusive=lc_inclusive,  # type: ignore[arg-type]
         conditions_key=conditions_key,  # type: ignore[arg-type]
+        scaled_amount=amount * Decimal(1).scaleb(-(len(str(per)) - 1)),  # type: ignore[operator]
     )
 
 

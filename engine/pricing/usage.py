@@ -20,9 +20,12 @@ token at the most specific priced key (see :mod:`.cost`), so a part is never cha
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from decimal import Decimal
+from itertools import compress
+from operator import attrgetter
 from typing import Any
+
+import msgspec
 
 # Token keys as attribute sets (direction, token type, modality, cache ttl). A key is a part of
 # another when its attributes include the other's. Mirrors genai-prices' unit dimensions.
@@ -88,9 +91,11 @@ def depth(key: str) -> int:
     return len(PARTS.get(key, ("x",)))
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """What one call consumed. Absent quantities are 0; ``requests`` is 1 (one call)."""
+class Usage(msgspec.Struct, frozen=True):
+    """What one call consumed. Absent quantities are 0; ``requests`` is 1 (one call).
+
+    Quantities are ints, or Decimals for durations (floats are refused: they are inexact;
+    :meth:`from_mapping` converts JSON numbers exactly)."""
 
     input_tokens: int = 0
     cache_read_tokens: int = 0
@@ -119,16 +124,15 @@ class Usage:
     requests: int = 1
 
     def __post_init__(self) -> None:
-        for key in USAGE_KEYS:
-            value = getattr(self, key)
-            if type(value) is int:
-                if value < 0:
-                    raise UsageError(f"{key} is negative ({value})")
-                if value > MAX_QUANTITY:
-                    raise UsageError(f"{key} is implausibly large ({value} > 10^12)")
-            else:
-                object.__setattr__(self, key, _checked_number(key, value))
-        _check_parts(self)
+        values = _ALL_VALUES(self)
+        # the common case (all ints in range) checked with C-level builtins, no Python loop
+        if set(map(type, values)) != _JUST_INT or min(values) < 0 or max(values) > MAX_QUANTITY:
+            for key, value in zip(USAGE_KEYS, values, strict=True):
+                if isinstance(value, float):
+                    raise UsageError(f"{key} is a float: pass an int or Decimal (or from_mapping)")
+                _checked_number(key, value)
+        if any(_PART_VALUES(self)):
+            _check_parts(self)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Usage:
@@ -138,8 +142,12 @@ class Usage:
         unknown = sorted(set(data) - KEY_SET)
         if unknown:
             raise UsageError(f"unknown usage key(s): {', '.join(map(str, unknown))}")
-        values = {k: v for k, v in data.items() if v is not None}
+        values = {k: _checked_number(k, v) for k, v in data.items() if v is not None}
         return cls(**values)
+
+    def used_keys(self) -> tuple[str, ...]:
+        """The keys with a non-zero quantity, in vocabulary order."""
+        return tuple(compress(USAGE_KEYS, _ALL_VALUES(self)))
 
     def quantities(self) -> dict[str, Decimal | int]:
         """The non-zero quantities by key (``requests`` included)."""
@@ -154,8 +162,12 @@ class Usage:
         return {key: getattr(self, key) for key in USAGE_KEYS}
 
 
-USAGE_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Usage))
+USAGE_KEYS: tuple[str, ...] = Usage.__struct_fields__
 KEY_SET: frozenset[str] = frozenset(USAGE_KEYS)
+_ALL_VALUES = attrgetter(*USAGE_KEYS)
+_JUST_INT = {int}
+# The keys that are a part of another: only when one is used can a whole be exceeded.
+_PART_VALUES = attrgetter(*(k for k, a in PARTS.items() if len(a) > 1))
 # For validation: every token key with the keys that are strict parts of it.
 _PART_CHECKS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
     (key, strict_parts(key)) for key in sorted(PARTS, key=lambda k: -len(PARTS[k]))
@@ -184,19 +196,14 @@ def _checked_number(key: str, value: object) -> Decimal | int:
 def _check_parts(usage: Usage) -> None:
     """Each whole must hold its parts: the genai-prices leaf computation with every key, where a
     negative leaf means the parts add up to more than the whole."""
-    if not (usage.input_tokens or usage.output_tokens or _any_part(usage)):
-        return
     leaves: dict[str, Decimal | int] = {}
-    for key, parts in _PART_CHECKS:
-        whole = getattr(usage, key)
-        leaf = whole - sum(leaves[p] for p in parts)
+    for key, parts in _PART_CHECKS:  # parts before their wholes
+        leaf = getattr(usage, key)
+        for part in parts:
+            leaf -= leaves[part]
         if leaf < 0:
             raise UsageError(_overflow_message(usage, key, parts))
         leaves[key] = leaf
-
-
-def _any_part(usage: Usage) -> bool:
-    return any(getattr(usage, key) for key in PARTS)
 
 
 def _overflow_message(usage: Usage, key: str, parts: tuple[str, ...]) -> str:
