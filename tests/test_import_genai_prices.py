@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from byokvault.engine.catalog.model import MatchRule, PriceRow
 from byokvault.engine.importers.common import UNDATED, ImportResult
 from byokvault.engine.importers.genai_prices import import_genai_prices
+from byokvault.engine.importers.sources import load_sources
 
 FIXTURE = Path(__file__).parent / "fixtures" / "import" / "genai_prices_small.json"
 AT = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
@@ -154,7 +155,8 @@ def test_hour_prices_convert_only_when_exact(result: ImportResult) -> None:
 def test_every_row_has_provenance(result: ImportResult) -> None:
     for model in result.models.values():
         for row in model.prices:
-            assert row.provenance.source == "genai-prices"
+            assert row.provenance.source == load_sources().cite("genai-prices")
+            assert row.provenance.source.startswith("https://")
             assert row.provenance.recorded_at == AT
 
 

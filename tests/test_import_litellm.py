@@ -76,12 +76,10 @@ def test_local_provider_zero_is_a_price(result: ImportResult) -> None:
     }
 
 
-def test_regions_merge_into_one_model(result: ImportResult) -> None:
+def test_regional_entries_are_counted_not_imported(result: ImportResult) -> None:
     p = prices(result, "amazon-bedrock", "anthropic.claude-instant-v1")
-    assert p[("input_tokens", "{}")] == Decimal("0.8")
-    assert p[("input_tokens", '{"region": "eu-central-1"}')] == Decimal("2.48")
-    names = result.models[("amazon-bedrock", "anthropic.claude-instant-v1")].source_names
-    assert "bedrock/eu-central-1/anthropic.claude-instant-v1" in names
+    assert p == {("input_tokens", "{}"): Decimal("0.8"), ("output_tokens", "{}"): Decimal("2.4")}
+    assert result.unmapped["regional entry (region in the entry name)"] == 2
 
 
 def test_image_size_and_quality_entries(result: ImportResult) -> None:

@@ -96,15 +96,17 @@ def test_one_canonical_model_with_aliases_and_union_of_facts() -> None:
 def test_priority_decides_and_history_is_kept() -> None:
     outcome = merge({}, _results(), load_sources(), AT)
     model = _model(outcome)
+    cite = load_sources().cite
     inputs = [
         (r.effective_from.year, r.amount, r.provenance.source)
         for r in model.prices
         if r.dimension == "input_tokens" and r.conditions.key() == {}
     ]
     # genai-prices wins (dated history kept), LiteLLM's batch series fills a gap
-    assert inputs == [(1970, Decimal(10), "genai-prices"), (2026, Decimal(3), "genai-prices")]
+    genai = cite("genai-prices")
+    assert inputs == [(1970, Decimal(10), genai), (2026, Decimal(3), genai)]
     batch = [r for r in model.prices if r.conditions.service_tier.value == "batch"]
-    assert [(r.amount, r.provenance.source) for r in batch] == [(Decimal("1.5"), "litellm")]
+    assert [(r.amount, r.provenance.source) for r in batch] == [(Decimal("1.5"), cite("litellm"))]
 
 
 def test_conflicts_name_sources_values_and_difference() -> None:
@@ -142,4 +144,6 @@ def test_declared_priority_is_what_decides() -> None:
     current = [
         r for r in model.prices if r.dimension == "input_tokens" and r.conditions.key() == {}
     ]
-    assert [(r.amount, r.provenance.source) for r in current] == [(Decimal("3.3"), "litellm")]
+    assert [(r.amount, r.provenance.source) for r in current] == [
+        (Decimal("3.3"), config.cite("litellm"))
+    ]

@@ -22,6 +22,7 @@ from byokvault.engine.importers.writer import scalar
 from byokvault.engine.paths import BUNDLED_CATALOG
 
 FIXTURE = Path(__file__).parent / "fixtures" / "import" / "genai_prices_small.json"
+CURATED = Path(__file__).parent / "fixtures" / "import" / "curated_openai.yaml"
 T1 = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
 T2 = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
 
@@ -66,9 +67,12 @@ def test_changed_current_price_appends_a_row(tmp_path: Path) -> None:
 
 
 def test_curated_entries_are_kept_byte_for_byte(tmp_path: Path) -> None:
-    shutil.copytree(BUNDLED_CATALOG, tmp_path / "cat")
     catalog = tmp_path / "cat"
-    curated_text = (catalog / "providers" / "openai.yaml").read_text()
+    (catalog / "providers").mkdir(parents=True)
+    for name in ("units.yaml", "capabilities.yaml", "sources.yaml"):
+        shutil.copy(BUNDLED_CATALOG / name, catalog / name)
+    curated_text = CURATED.read_text()
+    (catalog / "providers" / "openai.yaml").write_text(curated_text)
     curated_model = load_catalog(catalog).provider("openai").models[0]
     data = [
         {
@@ -77,29 +81,39 @@ def test_curated_entries_are_kept_byte_for_byte(tmp_path: Path) -> None:
             "pricing_urls": [],
             "api_pattern": "https://api\\.openai\\.com",
             "models": [
+                {  # the curated model, priced differently by the source
+                    "id": "gpt-4o-mini",
+                    "match": {"equals": "gpt-4o-mini"},
+                    "prices": {"input_mtok": 99, "output_mtok": 0.6},
+                },
                 {
-                    "id": curated_model.id,
-                    "match": {"equals": curated_model.id},
-                    "prices": {"input_mtok": 99, "output_mtok": 99},
+                    "id": "a-new-model",
+                    "match": {"equals": "a-new-model"},
+                    "prices": {"input_mtok": 1},
                 },
                 {
                     "id": "zz-new-model",
                     "match": {"equals": "zz-new-model"},
-                    "prices": {"input_mtok": 1},
+                    "prices": {"input_mtok": 2},
                 },
             ],
         }
     ]
     outcome = apply_imports(catalog, [import_genai_prices(data, recorded_at=T1)], now=T1)
     text = (catalog / "providers" / "openai.yaml").read_text()
-    models_at = curated_text.index("models:")
-    assert text.startswith(curated_text[:models_at])
-    curated_entry = curated_text[curated_text.index("  - id: " + curated_model.id) :]
-    assert curated_entry in text or curated_entry.split("  - id: ")[1] in text
+    header, entry = curated_text.split("  # the curated entry")
+    assert text.startswith(header)
+    assert "  # the curated entry" + entry in text  # comments and all
     after = load_catalog(catalog).provider("openai")
-    assert after.models[[m.id for m in after.models].index(curated_model.id)] == curated_model
-    assert "zz-new-model" in {m.id for m in after.models}
-    assert {(c.winner, c.other) for c in outcome.conflicts} == {("curated", "genai-prices")}
+    assert [m.id for m in after.models] == ["a-new-model", "gpt-4o-mini", "zz-new-model"]
+    assert after.models[1] == curated_model
+    (conflict,) = outcome.conflicts
+    assert (conflict.winner, conflict.winner_amount, conflict.other, conflict.other_amount) == (
+        "curated",
+        Decimal("0.15"),
+        "genai-prices",
+        Decimal(99),
+    )
 
 
 def test_failed_source_changes_nothing(tmp_path: Path, capsys) -> None:

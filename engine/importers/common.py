@@ -126,9 +126,11 @@ class ImportResult:
     skipped: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
     entries_read: int = 0
+    # what provenance.source says (the source's published URL); the importer name if unset
+    cite: str = ""
 
     def provenance(self) -> Provenance:
-        return Provenance(source=self.source, recorded_at=self.recorded_at)
+        return Provenance(source=self.cite or self.source, recorded_at=self.recorded_at)
 
     def row(
         self,
@@ -173,9 +175,7 @@ class ImportResult:
             # Embedding models are billed on embedding_tokens in this catalog (units.yaml),
             # whatever the source calls them (genai-prices and LiteLLM say input tokens).
             draft.prices = [
-                r.model_copy(update={"dimension": "embedding_tokens"})
-                if r.dimension == "input_tokens"
-                else r
+                rebuilt(r, dimension="embedding_tokens") if r.dimension == "input_tokens" else r
                 for r in draft.prices
             ]
         existing = self.models.get(draft.key)
@@ -194,6 +194,12 @@ class ImportResult:
     @property
     def priced_models(self) -> int:
         return sum(1 for m in self.models.values() if m.prices)
+
+
+def rebuilt(obj: Any, **changes: Any) -> Any:
+    """A catalog object with some fields changed, built (and validated) anew. Not
+    ``model_copy``: it would carry cached derived values (PriceRow's series key) along."""
+    return type(obj)(**{**dict(obj), **changes})
 
 
 def now_utc() -> datetime:

@@ -105,6 +105,7 @@ def import_genai_prices(
     if not isinstance(data, list):
         raise ValueError(f"{origin}: genai-prices data must be a list of providers")
     result = ImportResult(SOURCE, origin, recorded_at or now_utc())
+    result.cite = config.cite(SOURCE)
     for raw_provider in data:
         _import_provider(_raw(raw_provider), result, config)
     return result

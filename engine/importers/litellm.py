@@ -13,8 +13,8 @@ Mapping decisions (LiteLLM semantics, from its cost calculator):
   ``_<res>p`` resolutions), speech output seconds; per image, per page and per query likewise.
 - Image entries named ``<quality>/<W>-x-<H>/<model>`` price one model's images by size and
   quality (per image, or per pixel × W × H, exactly).
-- Region entries ``bedrock/<region>/<model>``, ``azure/<us|eu|...>/<model>`` become rows with
-  a ``region`` condition on the model.
+- Region entries ``bedrock/<region>/<model>``, ``azure/<us|eu|...>/<model>`` are recognised and
+  counted, not imported (see ``_import_entry``).
 - A ``0.0`` price means "unknown" in LiteLLM (placeholders, free previews, output of embedding
   models) except for local providers: it is never imported as free; each one is counted.
 - Every key that maps to nothing is counted and listed in the report.
@@ -38,7 +38,15 @@ from ..catalog.model import (
     ProviderKind,
     ServiceTier,
 )
-from .common import ImportResult, ModelDraft, canonical_id, decimal_or_none, now_utc, plain
+from .common import (
+    ImportResult,
+    ModelDraft,
+    canonical_id,
+    decimal_or_none,
+    now_utc,
+    plain,
+    rebuilt,
+)
 from .fetch import read_source
 from .infer import baseline_capabilities, default_modalities, mode_from_name
 from .sources import SourcesConfig, load_sources
@@ -118,6 +126,8 @@ INFO_KEYS = {
 _REGION = re.compile(r"^(?:[a-z]{2}(?:-gov)?-[a-z]+-\d|us|eu|global|global-standard|apac)$")
 _QUALITY = re.compile(r"^(low|medium|high|standard|hd|auto|xhigh|max)$")
 _SIZE = re.compile(r"^(\d+)-x-(\d+)$")
+_COMMITMENT = re.compile(r"(^|/)\d+-month-commitment/")
+_STEPS = re.compile(r"(^|/)(\d+|max)-steps/|^(\d+|max)-x-(\d+|max)/")
 QUALITIES = {"low", "medium", "high", "standard", "hd", "auto"}
 
 
@@ -135,6 +145,7 @@ def import_litellm(
     if not isinstance(data, Mapping):
         raise ValueError(f"{origin}: the LiteLLM cost map must be a JSON object")
     result = ImportResult(SOURCE, origin, recorded_at or now_utc())
+    result.cite = config.cite(SOURCE)
     aliases: list[tuple[str, str]] = []
     names: dict[str, tuple[str, str]] = {}
     for key, entry in data.items():
@@ -167,6 +178,18 @@ def _import_entry(
     provider = result.provider(provider_id, litellm_provider)
     local = config.defaults(provider_id).kind == ProviderKind.local
     name, region, quality, size = _split_key(key, litellm_provider)
+    if _COMMITMENT.search(name):
+        result.skipped["provisioned-throughput commitment entry (not per-call pricing)"] += 1
+        return None
+    if _STEPS.search(name):
+        result.unmapped["image size/steps entry (entry name)"] += 1
+        return None
+    if region is not None:
+        # Regional entries are not always accompanied by the model's global price (a regional
+        # row needs a default to fall back on), and LiteLLM's own uplift multipliers disagree
+        # with them; they are counted, not imported.
+        result.unmapped["regional entry (region in the entry name)"] += 1
+        return None
     raw_mode = entry.get("mode")
     if raw_mode is None:
         mode = mode_from_name(name)
@@ -301,7 +324,7 @@ def _price_rows(
             add(
                 "output_video_seconds",
                 amount,
-                base.model_copy(update={"video_resolution": res}),
+                rebuilt(base, video_resolution=res),
                 key,
             )
             continue
@@ -317,13 +340,12 @@ def _price_rows(
             continue
         dimension, multiplier = mapped
         _, tier, threshold = parsed
-        conditions = base.model_copy(
-            update={
-                "service_tier": tier,
-                "long_context": LongContextTier(threshold=threshold, inclusive=False)
-                if threshold
-                else None,
-            }
+        conditions = rebuilt(
+            base,
+            service_tier=tier,
+            long_context=LongContextTier(threshold=threshold, inclusive=False)
+            if threshold
+            else None,
         )
         if dimension in ("output_images",) or conditions.image_size is None:
             add(
@@ -339,7 +361,7 @@ def _price_rows(
 def _strip_qualifiers(conditions: Conditions, dimension: str) -> Conditions:
     if dimension == "output_images":
         return conditions
-    return conditions.model_copy(update={"image_size": None, "image_quality": None})
+    return rebuilt(conditions, image_size=None, image_quality=None)
 
 
 def _per_image(key: str, amount: Decimal, size: str) -> Decimal | None:
@@ -373,12 +395,11 @@ def _tiered(
                 continue
             dimension, multiplier = TOKEN_KEYS[key]
             threshold = int(lo)
-            conditions = base.model_copy(
-                update={
-                    "long_context": LongContextTier(threshold=threshold, inclusive=False)
-                    if threshold > 0
-                    else None
-                }
+            conditions = rebuilt(
+                base,
+                long_context=LongContextTier(threshold=threshold, inclusive=False)
+                if threshold > 0
+                else None,
             )
             row = result.try_row(dimension, plain(amount * multiplier), conditions)
             if row is not None:

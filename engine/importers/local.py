@@ -54,6 +54,7 @@ def import_ollama(
     if not isinstance(models, list):
         raise ValueError(f"{origin}: expected Ollama's {{'models': [...]}} response")
     result = ImportResult(OLLAMA, origin, recorded_at or now_utc())
+    result.cite = config.cite(OLLAMA)
     provider_id = config.provider_id(OLLAMA, OLLAMA)
     result.provider(provider_id, OLLAMA).kind = "local"
     configured = capabilities if capabilities is not None else _configured(config, OLLAMA)
@@ -91,6 +92,7 @@ def import_openai_compatible(
     if not isinstance(models, list):
         raise ValueError(f"{origin}: expected an OpenAI-style {{'data': [...]}} model list")
     result = ImportResult(OPENAI_COMPATIBLE, origin, recorded_at or now_utc())
+    result.cite = config.cite(OPENAI_COMPATIBLE)
     provider_id = config.provider_id(OPENAI_COMPATIBLE, provider)
     draft = result.provider(provider_id, provider)
     draft.kind = "local"

@@ -68,6 +68,7 @@ def import_models_dev(
     if not isinstance(data, Mapping):
         raise ValueError(f"{origin}: models.dev data must be a JSON object of providers")
     result = ImportResult(SOURCE, origin, recorded_at or now_utc())
+    result.cite = config.cite(SOURCE)
     for name, raw in data.items():
         if not isinstance(raw, Mapping):
             result.skipped["provider entry is not an object"] += 1

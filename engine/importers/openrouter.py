@@ -89,6 +89,7 @@ def import_openrouter(
     if not isinstance(models, list):
         raise ValueError(f"{origin}: expected OpenRouter's {{'data': [models]}} response")
     result = ImportResult(SOURCE, origin, recorded_at or now_utc())
+    result.cite = config.cite(SOURCE)
     provider_id = config.provider_id(SOURCE, PROVIDER)
     result.provider(provider_id, PROVIDER).base_url = "https://openrouter.ai/api/v1"
     for raw in models:

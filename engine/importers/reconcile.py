@@ -18,9 +18,10 @@ Rules (the issue's, made precise):
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -34,7 +35,8 @@ from ..catalog.model import (
     PriceRow,
     Provider,
 )
-from .common import UNDATED, ImportResult, ModelDraft
+from .common import UNDATED, ImportResult, ModelDraft, rebuilt
+from .infer import LONG_CONTEXT_TOKENS
 from .sources import CURATED, IMPORTERS, SourcesConfig
 
 SeriesId = tuple[str, str]  # PriceRow.series_key()
@@ -71,6 +73,8 @@ class MergeStats:
     rows_appended_current: int = 0
     history_refused: int = 0
     aliases_dropped: int = 0
+    models_unpriced_skipped: int = 0
+    orphan_rows_dropped: int = 0
     merged_models: int = 0  # canonical models described by two or more sources
     sources_per_model: Counter[int] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
@@ -85,15 +89,13 @@ class MergeOutcome:
     conflicts: list[Conflict]
     stats: MergeStats
     results: list[ImportResult]
+    imported: frozenset[str] = frozenset(IMPORTERS)
 
 
-def is_imported_row(row: PriceRow) -> bool:
-    return row.provenance.source in IMPORTERS
-
-
-def is_curated(model: Model) -> bool:
-    """A model is curated when a person wrote any of its prices (not an importer tag)."""
-    return any(not is_imported_row(r) for r in model.prices)
+def is_curated(model: Model, imported: frozenset[str]) -> bool:
+    """A model is curated when a person wrote any of its prices: a row whose provenance is not
+    one an importer writes (``SourcesConfig.imported_sources``)."""
+    return any(r.provenance.source not in imported for r in model.prices)
 
 
 def current_amounts(rows: list[PriceRow], at: datetime) -> dict[SeriesId, Decimal]:
@@ -126,21 +128,27 @@ def merge(
     models_by_provider: dict[str, dict[str, Model]] = {
         pid: {m.id: m for m in p.models} for pid, p in existing.items()
     }
+    imported = config.imported_sources
     for pid, provider in existing.items():
-        curated[pid] = {m.id for m in provider.models if is_curated(m)}
+        curated[pid] = {m.id for m in provider.models if is_curated(m, imported)}
     for (pid, mid), drafts in sorted(groups.items()):
         _filter(drafts, capabilities, dimensions, stats)
         old = models_by_provider.get(pid, {}).get(mid)
+        old_curated = old is not None and is_curated(old, imported)
         n_sources = len({d.source for d in drafts})
-        stats.sources_per_model[n_sources + (1 if old is not None and is_curated(old) else 0)] += 1
-        if n_sources > 1 or (old is not None and is_curated(old) and drafts):
+        stats.sources_per_model[n_sources + (1 if old_curated else 0)] += 1
+        if n_sources > 1 or (old_curated and drafts):
             stats.merged_models += 1
         series_winner = _series_winners(drafts)
-        conflicts += _conflicts(pid, mid, drafts, series_winner, old, now)
-        if old is not None and is_curated(old):
+        conflicts += _conflicts(pid, mid, drafts, series_winner, old if old_curated else None, now)
+        if old_curated:
             stats.models_curated_kept += 1
             continue
         new = _merged_model(mid, drafts, series_winner, old, now, stats)
+        if not new.prices:
+            # Unpriced is neither free nor cheap: such a model is reported, not listed.
+            stats.models_unpriced_skipped += 1
+            continue
         if old is None:
             stats.models_new += 1
         elif new == old:
@@ -156,7 +164,7 @@ def merge(
         models = [models_by_provider[pid][m] for m in sorted(models_by_provider[pid])]
         models = _dedupe_aliases(models, stats)
         providers_out[pid] = base.model_copy(update={"models": models})
-    return MergeOutcome(providers_out, dict(curated), changed, conflicts, stats, ordered)
+    return MergeOutcome(providers_out, dict(curated), changed, conflicts, stats, ordered, imported)
 
 
 # --- grouping names into canonical models ---------------------------------------------------
@@ -225,7 +233,7 @@ def _conflicts(
 ) -> list[Conflict]:
     out = []
     current = {id(d): current_amounts(d.prices, now) for d in drafts}
-    curated_now = current_amounts(old.prices, now) if old is not None and is_curated(old) else {}
+    curated_now = current_amounts(old.prices, now) if old is not None else {}
     for key, winner in winners.items():
         if key in curated_now:
             ref_source, ref_amount = CURATED, curated_now[key]
@@ -272,7 +280,7 @@ def _append_only(
         if not have:
             for row in rows:
                 if row.effective_from == UNDATED and not model_is_new:
-                    row = row.model_copy(update={"effective_from": now})
+                    row = rebuilt(row, effective_from=now)
                 out.append(row)
                 stats.rows_added += 1
             continue
@@ -296,7 +304,7 @@ def _append_only(
         want = current_amounts(rows, now).get(key)
         have_now = current_amounts(have, now).get(key)
         if want is not None and want != have_now and now > last:
-            out.append(rows[-1].model_copy(update={"effective_from": now, "amount": want}))
+            out.append(rebuilt(rows[-1], effective_from=now, amount=want))
             stats.rows_appended_current += 1
     return out
 
@@ -331,10 +339,19 @@ def _merged_model(
         aliases |= set(old.aliases)
         match += [r for r in old.match if r not in match]
     desired = _desired_rows(winners)
+    if old is None and "released" in lifecycle:
+        desired = {k: _since_release(v, lifecycle["released"]) for k, v in desired.items()}
+    desired = _with_defaults(desired, stats, f"{first.provider}/{mid}")
     rows = _append_only(
         list(old.prices) if old else [], desired, now, old is None, stats, f"{first.provider}/{mid}"
     )
     rows.sort(key=lambda r: (r.dimension, _cond_sort(r), r.effective_from))
+    # `text.long_context` means a window of at least 200k tokens: decided on the merged limits,
+    # not on whichever source said so.
+    caps.discard("text.long_context")
+    window = limits.get("context_window")
+    if window and window >= LONG_CONTEXT_TOKENS:
+        caps.add("text.long_context")
     return Model(
         id=mid,
         name=name,
@@ -347,6 +364,42 @@ def _merged_model(
         lifecycle=_lifecycle(lifecycle),
         prices=rows,
     )
+
+
+def _since_release(rows: list[PriceRow], released: date) -> list[PriceRow]:
+    """An undated first price applies from the model's release when a source knows it (a
+    tighter lower bound than "always"); never after a dated row of the same series."""
+    start = datetime(released.year, released.month, released.day, tzinfo=UTC)
+    dated = [r.effective_from for r in rows if r.effective_from != UNDATED]
+    if dated and min(dated) <= start:
+        return rows
+    return [rebuilt(r, effective_from=start) if r.effective_from == UNDATED else r for r in rows]
+
+
+def _is_default(key: SeriesId) -> bool:
+    conditions = json.loads(key[1])
+    return not ({"long_context", "time_window", "region"} & set(conditions))
+
+
+def _with_defaults(
+    desired: dict[SeriesId, list[PriceRow]], stats: MergeStats, where: str
+) -> dict[SeriesId, list[PriceRow]]:
+    """Drop a long-context, time-window or regional series that has no plain series of the
+    same dimension and tier to fall back on (a call outside the condition would be unpriced)."""
+    plain = set()
+    for key in desired:
+        if _is_default(key):
+            tier = json.loads(key[1]).get("service_tier", "standard")
+            plain.add((key[0], tier))
+    out = {}
+    for key, rows in desired.items():
+        tier = json.loads(key[1]).get("service_tier", "standard")
+        if _is_default(key) or (key[0], tier) in plain:
+            out[key] = rows
+        else:
+            stats.orphan_rows_dropped += len(rows)
+            stats.notes.append(f"{where}: {key[0]} {key[1]} has no default row; dropped")
+    return out
 
 
 def _lifecycle(values: dict[str, Any]) -> Lifecycle:

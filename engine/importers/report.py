@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from decimal import Decimal
+from pathlib import Path
 
 from ..catalog.model import Provider
 from .reconcile import Conflict, MergeOutcome, is_curated
+from .sources import IMPORTERS
 
 MAX_CONFLICT_ROWS = 200
 MAX_NOTES = 50
@@ -21,13 +23,15 @@ def _amount(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def catalog_counts(providers: dict[str, Provider]) -> dict[str, int]:
+def catalog_counts(
+    providers: dict[str, Provider], imported: frozenset[str] = frozenset(IMPORTERS)
+) -> dict[str, int]:
     models = [m for p in providers.values() for m in p.models]
     return {
         "providers": len(providers),
         "models": len(models),
         "priced models": sum(1 for m in models if m.prices),
-        "curated models": sum(1 for m in models if is_curated(m)),
+        "curated models": sum(1 for m in models if is_curated(m, imported)),
         "price rows": sum(len(m.prices) for m in models),
     }
 
@@ -63,12 +67,13 @@ def render_report(outcome: MergeOutcome, title: str = "Catalog import report") -
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in outcome.results:
+        origin = r.origin if "://" in r.origin else Path(r.origin).name
         lines.append(
-            f"| {r.source} | `{r.origin}` | {r.recorded_at:%Y-%m-%dT%H:%M:%SZ} | {r.entries_read} "
+            f"| {r.source} | `{origin}` | {r.recorded_at:%Y-%m-%dT%H:%M:%SZ} | {r.entries_read} "
             f"| {len(r.models)} | {r.priced_models} | {len(r.unmapped)} / "
             f"{sum(r.unmapped.values())} | {sum(r.skipped.values())} |"
         )
-    counts = catalog_counts(outcome.providers)
+    counts = catalog_counts(outcome.providers, outcome.imported)
     lines += ["", "## Resulting catalog", ""]
     lines += [f"- {k}: {v}" for k, v in counts.items()]
     families = modality_families(outcome.providers)
@@ -89,6 +94,10 @@ def render_report(outcome: MergeOutcome, title: str = "Catalog import report") -
         f"{stats.history_refused}",
         f"- aliases dropped because another model of the provider already owns the name: "
         f"{stats.aliases_dropped}",
+        f"- models no source prices (not written: unpriced is neither free nor cheap): "
+        f"{stats.models_unpriced_skipped}",
+        f"- conditional rows dropped for lack of a default row to fall back on: "
+        f"{stats.orphan_rows_dropped}",
         f"- price conflicts (same model, same dimension and conditions, different current "
         f"amount; the higher-priority source wins): {len(outcome.conflicts)}",
     ]

@@ -22,6 +22,8 @@ IMPORTERS = ("genai-prices", "litellm", "models-dev", "openrouter", "ollama", "o
 
 class SourceSetting(Strict):
     url: Annotated[str, Field(min_length=1)]
+    # what imported rows cite as provenance.source (a short public page); default: url
+    cite: Annotated[str, Field(min_length=1)] | None = None
     live: bool = False
     # Local endpoints: model-name glob → capability ids, for what the server cannot tell.
     capabilities: dict[str, list[str]] = Field(default_factory=dict)
@@ -68,6 +70,19 @@ class SourcesConfig(Strict):
         """A source's provider name → the canonical provider id."""
         aliases = self.provider_aliases.get(source, {})
         return aliases.get(name) or canonical_id(name.replace("_", "-").replace("/", "-"))
+
+    def cite(self, source: str) -> str:
+        """What an imported row's ``provenance.source`` says: the source's published URL (its
+        ``url`` here, whatever file or mirror was read), else the importer's name."""
+        setting = self.sources.get(source)
+        if setting is None:
+            return source
+        return setting.cite or setting.url
+
+    @cached_property
+    def imported_sources(self) -> frozenset[str]:
+        """Every provenance an importer writes: a row citing anything else was curated."""
+        return frozenset({*IMPORTERS, *(self.cite(s) for s in IMPORTERS)})
 
     def defaults(self, provider_id: str) -> ProviderDefaults:
         return self.providers.get(provider_id, ProviderDefaults())

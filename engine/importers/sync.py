@@ -86,7 +86,7 @@ def run_imports(
         console.print(f"[red]import failed, catalog unchanged:[/red] {exc}")
         return False
     console.print(review_diff(before, outcome), markup=False)
-    counts = catalog_counts(outcome.providers)
+    counts = catalog_counts(outcome.providers, outcome.imported)
     verb = "would change" if dry_run else "changed"
     console.print(
         f"{verb} {len(outcome.changed)} provider file(s) in {catalog_dir}; catalog now: "

@@ -184,6 +184,8 @@ def _split_models(path: Path) -> tuple[str, dict[str, str]]:
     models_line = doc.lc.key("models")[0]
     seq = doc["models"] or []
     starts = [seq.lc.item(i)[0] for i in range(len(seq))]
+    if starts:
+        starts[0] = models_line + 1  # comments above the first entry travel with it
     header = "".join(lines[: models_line + 1])
     if not seq:
         header = "".join(lines[:models_line]) + "models:\n"
