@@ -171,3 +171,19 @@ def test_package_objects_import_like_json() -> None:
         if any(r.conditions.service_tier.value == "batch" for r in m.prices)
     ]
     assert batch_models
+
+
+def test_empty_price_set_is_the_zero_genai_prices_computes() -> None:
+    data = [
+        {
+            "id": "openrouter",
+            "name": "OpenRouter",
+            "pricing_urls": [],
+            "api_pattern": "x",
+            "models": [{"id": "m:free", "match": {"equals": "m:free"}, "prices": {}}],
+        }
+    ]
+    imported = import_genai_prices(data, recorded_at=AT)
+    rows = imported.models[("openrouter", "m:free")].prices
+    assert {(r.dimension, r.amount) for r in rows} == {("input_tokens", 0), ("output_tokens", 0)}
+    assert sum(imported.skipped.values()) == 1

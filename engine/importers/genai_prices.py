@@ -181,6 +181,12 @@ def _import_model(provider_id: str, raw: dict[str, Any], result: ImportResult) -
         if key not in MODEL_KEYS_MAPPED:
             result.unmapped[f"model.{key}"] += 1
     rows = _price_rows(raw, result)
+    if not rows and not _has_prices(raw):
+        # genai-prices prices an empty price set at 0 (its ``:free`` variants, free previews):
+        # kept as the explicit zero it computes, not as "unknown".
+        dims_free = ["input_tokens", "output_tokens"]
+        rows = [result.row(d, Decimal(0)) for d in dims_free]
+        result.skipped["empty price set imported as an explicit 0 (as genai-prices computes)"] += 1
     dims = {r.dimension for r in rows}
     if {"input_audio_tokens", "cache_audio_read_tokens"} & dims:
         inputs.add(Modality.audio)
@@ -213,6 +219,13 @@ def _import_model(provider_id: str, raw: dict[str, Any], result: ImportResult) -
             prices=rows,
         )
     )
+
+
+def _has_prices(raw: dict[str, Any]) -> bool:
+    prices = raw.get("prices")
+    entries = prices if isinstance(prices, list) else [{"prices": prices or {}}]
+    variants = raw.get("price_variants") or []
+    return any(e.get("prices") for e in entries) or any(v.get("prices") for v in variants)
 
 
 def _match_rules(
