@@ -26,8 +26,11 @@ from .routes.credentials import CredentialController
 from .routes.gateway import GATEWAY_HANDLERS
 from .routes.ops import healthz, issue_token, list_tokens, metrics, revoke_token
 from .routes.receipts import RECEIPT_HANDLERS
+from .routes.routing import route
+from .routing import RouteService
 from .settings import Settings
 from .state import open_resources
+from .wire import MoneyResponse
 
 API_VERSION = "1.0.0"
 ROUTE_HANDLERS = [
@@ -41,6 +44,7 @@ ROUTE_HANDLERS = [
     revoke_token,
     *GATEWAY_HANDLERS,
     *RECEIPT_HANDLERS,
+    route,
 ]
 
 
@@ -67,7 +71,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         resources = open_resources(settings, metrics_registry)
         app.state.resources = resources
         app.state[STATE_KEY] = resources.views
-        app.state.gateway = Gateway(resources, Planner(resources), Settler(resources))
+        app.state.routing = RouteService(resources)
+        app.state.gateway = Gateway(
+            resources, Planner(resources, app.state.routing), Settler(resources)
+        )
         try:
             yield
         finally:
@@ -81,5 +88,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=openapi_config(),
         template_config=template_config(),
         response_cache_config=ResponseCacheConfig(),
+        response_class=MoneyResponse,
         debug=False,
     )

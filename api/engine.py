@@ -10,14 +10,16 @@ pricing's and records the ledger's.
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from byokvault.engine.catalog.model import Provider
-from byokvault.engine.routing.policy import Policies, TenantPolicy, load_policy
+from byokvault.engine.routing.policy import TenantPolicy
 from byokvault.engine.vault.resolve import fund_sources
 
 from .gateway import CallPlan, CallRequest
-from .problems import ApiProblem
+from .problems import ApiProblem, invalid
+from .routing import RouteService, no_candidate
 from .state import Resources
 from .upstream import PROTOCOL_OF_STYLE, build_target
 
@@ -25,22 +27,21 @@ AUTO = "auto"
 
 
 class Planner:
-    def __init__(self, res: Resources, policies: Policies | None = None) -> None:
+    def __init__(self, res: Resources, routing: RouteService) -> None:
         self.res = res
-        providers = {p.id for p in res.catalog.providers}
-        self.policies = policies or load_policy(
-            res.settings.rules_dir / "policy.yaml", known_providers=providers
-        )
+        self.routing = routing
         self.providers: dict[str, Provider] = {p.id: p for p in res.catalog.providers}
         self.names = _name_index(res)
+        self.speakers = {
+            protocol: {pid for pid, p in self.providers.items() if _protocol(p) == protocol}
+            for protocol in set(PROTOCOL_OF_STYLE.values())
+        }
 
     def plan(self, tenant_id: str, call: CallRequest, call_id: str, protocol: str) -> CallPlan:
-        policy = self.policies.for_tenant(tenant_id)
         requested = call.body["model"].strip()
         if requested == AUTO:
-            raise ApiProblem(
-                "unavailable", "model 'auto' needs the router, which this build does not wire yet"
-            )
+            return self._routed(tenant_id, call, call_id, protocol)
+        policy = self.routing.policy(tenant_id)
         candidates = self._named(requested, protocol, policy)
         funded = fund_sources(self.res.vault, tenant_id)
         usable = _fundable(candidates, funded, policy, self.providers)
@@ -53,6 +54,24 @@ class Planner:
             )
         provider_id, model_id = usable[0]
         return self._plan_for(tenant_id, call, call_id, provider_id, model_id, policy, False)
+
+    def _routed(self, tenant_id: str, call: CallRequest, call_id: str, protocol: str) -> CallPlan:
+        """``model: auto``: the cheapest model that can serve the request, among providers that
+        speak this endpoint's protocol (no cross-protocol translation)."""
+        hints = call.hints
+        words = hints.get("capabilities", [])
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise invalid("byokvault.capabilities", "must be a list of capability ids or aliases")
+        policy = self.routing.policy(tenant_id, _max_price(hints.get("max_price_per_call")))
+        funds = self.routing.funds(tenant_id, self.speakers.get(protocol, set()))
+        wrapper = {"endpoint": call.endpoint, "body": call.body, "capabilities": words}
+        decision = self.routing.route(wrapper, tenant_id, policy, funds)
+        chosen = decision.chosen
+        if chosen is None:
+            raise no_candidate(decision)
+        return self._plan_for(
+            tenant_id, call, call_id, chosen.provider_id, chosen.model_id, policy, True
+        )
 
     def _plan_for(
         self,
@@ -109,11 +128,7 @@ class Planner:
                 f"model: {requested!r} is not in the catalog (GET /v1/models lists ids)",
                 errors=[{"field": "model", "message": "not in the catalog"}],
             )
-        speaking = [
-            pair
-            for pair in found
-            if PROTOCOL_OF_STYLE.get(str(self.providers[pair[0]].api_style)) == protocol
-        ]
+        speaking = [pair for pair in found if _protocol(self.providers[pair[0]]) == protocol]
         if not speaking:
             styles = sorted({str(self.providers[p].api_style) for p, _ in found})
             raise ApiProblem(
@@ -128,6 +143,22 @@ class Planner:
                 "policy_denied", f"the tenant's policy does not allow {speaking[0][0]}"
             )
         return allowed
+
+
+def _protocol(provider: Provider) -> str | None:
+    return PROTOCOL_OF_STYLE.get(str(provider.api_style))
+
+
+def _max_price(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        price = Decimal(str(value))
+    except InvalidOperation:
+        price = Decimal(-1)
+    if not price.is_finite() or price < 0:
+        raise invalid("byokvault.max_price_per_call", "must be a non-negative decimal (USD)")
+    return price
 
 
 def _name_index(res: Resources) -> dict[str, list[tuple[str, str]]]:

@@ -201,3 +201,14 @@ class TenantUsageOut(Struct):
     tenant_id: str
     ledger_seq: int  # the ledger position these totals include
     totals: list[UsageTotal]
+
+
+class RouteRequest(msgspec.Struct):
+    """A request body (OpenAI or Anthropic shape) and/or what it needs."""
+
+    body: dict[str, Any] = {}
+    endpoint: str | None = None
+    capabilities: list[str] = []
+    batch: bool = False
+    max_price_per_call: Decimal | None = None
+    tenant_id: str | None = None  # admin token only
