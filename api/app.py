@@ -25,6 +25,7 @@ from .routes.catalog import CatalogController, openai_models
 from .routes.credentials import CredentialController
 from .routes.gateway import GATEWAY_HANDLERS
 from .routes.ops import healthz, issue_token, list_tokens, metrics, revoke_token
+from .routes.quotes import margins, quote
 from .routes.receipts import RECEIPT_HANDLERS
 from .routes.routing import route
 from .routing import RouteService
@@ -45,6 +46,8 @@ ROUTE_HANDLERS = [
     *GATEWAY_HANDLERS,
     *RECEIPT_HANDLERS,
     route,
+    quote,
+    margins,
 ]
 
 

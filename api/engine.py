@@ -10,20 +10,55 @@ pricing's and records the ledger's.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from byokvault.engine.catalog.model import Provider
+from byokvault.engine.ledger.record import BillingRecord, PricedLine, PricingSnapshot, usage_of
+from byokvault.engine.ledger.record import FundSource as LedgerFundSource
+from byokvault.engine.ledger.record import Rounding as LedgerRounding
+from byokvault.engine.ledger.writer import IdempotencyConflict
+from byokvault.engine.pricing import extract
+from byokvault.engine.pricing.cost import AmbiguousPriceError, UnpricedError
+from byokvault.engine.pricing.extract import Extracted, ExtractionError
+from byokvault.engine.pricing.index import PricingError, UnknownModelError
+from byokvault.engine.pricing.quote import Priced, Quote, QuoteNotFound
+from byokvault.engine.pricing.usage import UsageError
 from byokvault.engine.routing.policy import TenantPolicy
 from byokvault.engine.vault.resolve import fund_sources
 
-from .gateway import CallPlan, CallRequest
-from .problems import ApiProblem, invalid
+from .gateway import CallPlan, CallRequest, Settlement
+from .problems import ApiProblem, invalid, register_domain_error
 from .routing import RouteService, no_candidate
 from .state import Resources
 from .upstream import PROTOCOL_OF_STYLE, build_target
 
 AUTO = "auto"
+
+
+def _register_errors() -> None:
+    def unpriced(exc: BaseException) -> ApiProblem:
+        return ApiProblem("unpriced_model", str(exc))
+
+    register_domain_error(UnpricedError, unpriced)
+    register_domain_error(AmbiguousPriceError, unpriced)
+    register_domain_error(UnknownModelError, lambda exc: ApiProblem("unknown_model", str(exc)))
+    register_domain_error(QuoteNotFound, lambda exc: ApiProblem("quote_not_found", str(exc)))
+    register_domain_error(
+        ExtractionError,
+        lambda exc: ApiProblem("provider_error", f"the provider's answer carried no usage: {exc}"),
+    )
+    register_domain_error(
+        UsageError,
+        lambda exc: ApiProblem(
+            "provider_error", f"the provider reported an impossible usage: {exc}"
+        ),
+    )
+    register_domain_error(PricingError, lambda exc: ApiProblem("validation_error", str(exc)))
+
+
+_register_errors()
 
 
 class Planner:
@@ -37,10 +72,75 @@ class Planner:
             for protocol in set(PROTOCOL_OF_STYLE.values())
         }
 
+    def resolve_model(self, name: str) -> tuple[str, str]:
+        """A concrete model name (id, alias or provider/model) → (provider, model)."""
+        found = self.names.get(name.strip())
+        if not found:
+            raise ApiProblem(
+                "unknown_model",
+                f"model: {name!r} is not in the catalog (GET /v1/models lists ids)",
+                errors=[{"field": "model", "message": "not in the catalog"}],
+            )
+        return found[0]
+
+    def fund_source_for(self, tenant_id: str, provider_id: str) -> str:
+        """Who would pay a call to ``provider_id`` now: the tenant's key, else a local endpoint,
+        else the platform's key (when policy allows)."""
+        funded = fund_sources(self.res.vault, tenant_id)
+        if provider_id in funded["byok"]:
+            return "byok"
+        if provider_id in funded["local"] or self.providers[provider_id].kind == "local":
+            return "local"
+        if self.routing.policy(tenant_id).byok_only:
+            raise ApiProblem(
+                "no_credential", f"tenant policy is BYOK-only; no key for {provider_id}"
+            )
+        return "platform"
+
     def plan(self, tenant_id: str, call: CallRequest, call_id: str, protocol: str) -> CallPlan:
         requested = call.body["model"].strip()
+        if call.idempotency_key:
+            self._refuse_billed_key(tenant_id, call.idempotency_key)
+        quote = self._quote(call)
+        if quote is not None:
+            requested = f"{quote.priced.provider_id}/{quote.priced.model_id}"
         if requested == AUTO:
-            return self._routed(tenant_id, call, call_id, protocol)
+            plan = self._routed(tenant_id, call, call_id, protocol)
+        else:
+            plan = self._concrete(tenant_id, call, call_id, protocol, requested)
+        if quote is not None:
+            plan.context["quote_id"] = quote.id
+        return plan
+
+    def _refuse_billed_key(self, tenant_id: str, key: str) -> None:
+        """A key the ledger already billed (e.g. before a restart, so the answer is no longer
+        held for replay) is refused before the provider is paid again."""
+        found = self.res.ledger.store.find_keys([(tenant_id, key)])
+        if found:
+            raise ApiProblem(
+                "idempotency_conflict",
+                f"Idempotency-Key already billed as record {found[0]['record_id']}; "
+                "its response is no longer held for replay",
+                record_id=found[0]["record_id"],
+            )
+
+    def _quote(self, call: CallRequest) -> Quote | None:
+        quote_id = call.client_headers.get("x-byokvault-quote-id")
+        if not quote_id:
+            return None
+        quote = self.res.quoter.store.get(quote_id)
+        if quote is None:
+            raise ApiProblem("quote_not_found", f"no quote {quote_id}")
+        if not quote.valid_at(self.res.quoter.clock()):
+            raise ApiProblem(
+                "quote_expired",
+                f"quote {quote_id} expired at {quote.expires_at.isoformat()}; ask for a new one",
+            )
+        return quote
+
+    def _concrete(
+        self, tenant_id: str, call: CallRequest, call_id: str, protocol: str, requested: str
+    ) -> CallPlan:
         policy = self.routing.policy(tenant_id)
         candidates = self._named(requested, protocol, policy)
         funded = fund_sources(self.res.vault, tenant_id)
@@ -188,17 +288,106 @@ def _fundable(
 
 
 class Settler:
-    """Usage → price → one billing record. Wired to pricing and the ledger."""
+    """Usage → price → one billing record, durable before the answer leaves.
+
+    Usage comes from the provider's answer (pricing's extractors), the price from the Quoter
+    (a valid quote's frozen prices, else the live catalog and rules), and the record goes
+    through the ledger's single writer; the call returns once it is committed.
+    """
 
     def __init__(self, res: Resources) -> None:
         self.res = res
 
     def check_ready(self) -> None:
-        """Refuse a call before the provider is paid when it could not be billed."""
-        raise ApiProblem("unavailable", "settlement (pricing + ledger) is not wired in this build")
+        """Every piece settlement needs is wired (kept as a seam for degraded deployments)."""
 
-    def settle_response(self, plan: CallPlan, call: CallRequest, answer: Any) -> Any:
-        raise ApiProblem("unavailable", "settlement (pricing + ledger) is not wired in this build")
+    def settle_response(self, plan: CallPlan, call: CallRequest, answer: Any) -> Settlement:
+        if not isinstance(answer, dict):
+            raise ApiProblem("provider_error", f"provider {plan.provider_id} sent no JSON object")
+        if plan.endpoint == "embeddings":
+            extracted = extract.embeddings(answer)
+        elif plan.api_style == "anthropic":
+            extracted = extract.anthropic_messages(answer)
+        else:
+            extracted = extract.openai_chat(answer)
+        return self._record(plan, call, extracted)
 
-    def settle_stream(self, plan: CallPlan, call: CallRequest, events: list[Any]) -> Any:
-        raise ApiProblem("unavailable", "settlement (pricing + ledger) is not wired in this build")
+    def settle_stream(self, plan: CallPlan, call: CallRequest, events: list[Any]) -> Settlement:
+        if plan.api_style == "anthropic":
+            extracted = extract.anthropic_stream(events)
+        else:
+            extracted = extract.openai_chat_stream(events)
+        return self._record(plan, call, extracted)
+
+    def _record(self, plan: CallPlan, call: CallRequest, extracted: Extracted) -> Settlement:
+        at = datetime.now(UTC)
+        settled = self.res.quoter.settle(
+            plan.context.get("quote_id"),
+            extracted.usage,
+            at,
+            provider_id=plan.provider_id,
+            model_id=plan.model_id,
+            fund_source=plan.fund_source,
+            context=extracted.context,
+        )
+        record = billing_record(plan, call, settled.priced, at, settled.quote_id)
+        try:
+            entry = self.res.ledger.submit(record).result(timeout=30)
+        except IdempotencyConflict as exc:
+            raise ApiProblem(
+                "idempotency_conflict",
+                f"Idempotency-Key already billed as record {exc.original.record_id} for a "
+                "different call",
+                record_id=exc.original.record_id,
+            ) from None
+        return Settlement(entry.record_id, settled.priced.billed.rounding.amount, "USD")
+
+
+def billing_record(
+    plan: CallPlan, call: CallRequest, priced: Priced, at: datetime, quote_id: str | None
+) -> BillingRecord:
+    """The ledger's record of a priced call (its usage is what the lines priced)."""
+    lines = tuple(
+        PricedLine(
+            dimension=line.dimension,
+            price_id=line.price_id,
+            unit_price=line.unit_price,
+            per=line.per,
+            quantity=Decimal(line.quantity),
+            amount=line.raw_amount,
+            effective_from=line.effective_from,
+        )
+        for line in priced.lines
+    )
+    quantities: dict[str, Decimal] = {}
+    for line in lines:
+        quantities[line.dimension] = quantities.get(line.dimension, Decimal(0)) + line.quantity
+    billed = priced.billed
+    return BillingRecord(
+        tenant_id=plan.tenant_id,
+        call_id=plan.call_id,
+        idempotency_key=call.idempotency_key or plan.call_id,
+        occurred_at=at,
+        provider_id=plan.provider_id,
+        model_id=plan.model_id,
+        capability_class=priced.capability_class,
+        tier=priced.context.service_tier,
+        fund_source=LedgerFundSource(priced.fund_source),
+        usage=usage_of(quantities),
+        pricing=PricingSnapshot(
+            lines=lines,
+            raw_cost=priced.raw_total,
+            billed_amount=billed.billed_amount,
+            rounding=LedgerRounding(
+                billed.rounding.amount, billed.rounding.mode, billed.rounding.quantum
+            ),
+            currency=priced.currency,
+            catalog_version=priced.catalog_version,
+            rules_version=priced.rules_version,
+            margin_factor=billed.margin_factor,
+            byok_fee=billed.byok_fee,
+        ),
+        credential_id=plan.credential_id,
+        credential_resolution_id=plan.call_id,  # the vault's resolution row is keyed by call
+        quote_id=quote_id,
+    )

@@ -150,7 +150,8 @@ class Gateway:
         call = parse_call(endpoint, raw, headers)
         self.settler.check_ready()
         if not call.idempotency_key:
-            return await self._run(call, who.tenant_id, started, None)
+            response, _ = await self._run(call, who.tenant_id, started, None)
+            return response
         fingerprint = IdempotencyStore.fingerprint(endpoint, raw)
         claim = self.idempotency.claim(who.tenant_id, call.idempotency_key, fingerprint)
         entry = await claim.__aenter__()
@@ -158,20 +159,18 @@ class Gateway:
             if entry.answer is not None:
                 self._count("idempotent_replays")
                 return _replay(entry.answer)
-            response = await self._run(call, who.tenant_id, started, entry)
+            response, stream_done = await self._run(call, who.tenant_id, started, entry)
         except BaseException:
             await claim.__aexit__(None, None, None)
             raise
-        if isinstance(response, Stream):
-            # The stream's producer stores the answer and releases the claim when it ends.
-            self._release_after_stream(response, claim)
+        if stream_done is not None:
+            # The stream's producer stores the answer; the claim is held until it ends.
+            self._release_after(stream_done, claim)
         else:
             await claim.__aexit__(None, None, None)
         return response
 
-    def _release_after_stream(self, response: Stream, claim: Any) -> None:
-        done: asyncio.Future[None] = response.stream_done  # type: ignore[attr-defined]
-
+    def _release_after(self, done: asyncio.Future[None], claim: Any) -> None:
         async def release() -> None:
             try:
                 await done
@@ -186,7 +185,9 @@ class Gateway:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, call: CallRequest, tenant_id: str, started: float, entry: Any):
+    async def _run(
+        self, call: CallRequest, tenant_id: str, started: float, entry: Any
+    ) -> tuple[Response[Any] | Stream, asyncio.Future[None] | None]:
         call_id = "call_" + uuid.uuid4().hex
         plan: CallPlan = await to_thread.run_sync(
             self.planner.plan, tenant_id, call, call_id, ENDPOINT_PROTOCOL[call.endpoint]
@@ -217,11 +218,14 @@ class Gateway:
         headers = _headers(plan, settlement, overhead_s)
         if entry is not None:
             entry.answer = StoredAnswer(status, headers, [content], "application/json", time.time())
-        return Response(content, status_code=status, media_type="application/json", headers=headers)
+        response = Response(
+            content, status_code=status, media_type="application/json", headers=headers
+        )
+        return response, None
 
     async def _stream(
         self, call: CallRequest, plan: CallPlan, body: bytes, started: float, entry: Any
-    ) -> Stream:
+    ) -> tuple[Stream, asyncio.Future[None]]:
         sent = time.perf_counter()
         try:
             upstream = await open_stream(self.res.http, plan.target, body)
@@ -233,8 +237,7 @@ class Gateway:
         relay.start()
         headers = _headers(plan, None, overhead_s)
         stream = Stream(relay.client_chunks(), media_type="text/event-stream", headers=headers)
-        stream.stream_done = relay.done  # type: ignore[attr-defined]
-        return stream
+        return stream, relay.done
 
     def _observe(self, plan: CallPlan, overhead_s: float, settle_s: float) -> None:
         metrics = self.res.metrics
@@ -281,6 +284,7 @@ class _StreamRelay:
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.events: list[dict[str, Any]] = []
         self.sent: list[bytes] = []
+        self.held: list[bytes] = []
 
     def start(self) -> None:
         self.gateway._spawn(self._produce())
@@ -303,7 +307,11 @@ class _StreamRelay:
                 doc = event_json(event)
                 if doc is not None:
                     self.events.append(doc)
-                if not self._hidden(event, doc):
+                if event.data == "[DONE]" or event.event == "message_stop":
+                    # Held back until the call is billed: a client that has seen the end of
+                    # the stream can rely on its billing record existing.
+                    self.held.append(event.raw)
+                elif not self._hidden(event, doc):
                     self._emit(event.raw)
         except httpx.HTTPError:
             self.gateway._count("unbilled_broken_streams", provider=self.plan.provider_id)
@@ -336,6 +344,8 @@ class _StreamRelay:
             f"currency={settlement.currency} model={self.plan.provider_id}/{self.plan.model_id}\n\n"
         )
         self._emit(trailer.encode())
+        for chunk in self.held:
+            self._emit(chunk)
         if self.entry is not None:
             headers = _headers(self.plan, settlement, self.overhead_s)
             self.entry.answer = StoredAnswer(

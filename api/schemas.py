@@ -212,3 +212,55 @@ class RouteRequest(msgspec.Struct):
     batch: bool = False
     max_price_per_call: Decimal | None = None
     tenant_id: str | None = None  # admin token only
+
+
+# -- quotes and the margin table -----------------------------------------------------------
+class QuoteRequest(Struct):
+    """Quote a call: the model and either its expected usage or a request body to estimate
+    from (the router's estimate: characters / 4 in, max_tokens or 1,024 out)."""
+
+    model: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    usage: dict[str, Any] | None = None
+    body: dict[str, Any] | None = None
+    service_tier: str = "standard"
+    fund_source: Literal["byok", "platform", "local"] | None = None  # default: as resolved
+    tenant_id: str | None = None  # admin token only
+
+
+class QuoteLineOut(Struct):
+    dimension: str
+    usage_key: str
+    quantity: Decimal
+    unit_price: Decimal
+    per: int
+    raw_amount: Decimal
+    marked_amount: Decimal
+    price_id: str
+
+
+class QuoteOut(Struct):
+    quote_id: str
+    created_at: datetime
+    expires_at: datetime
+    provider_id: str
+    model_id: str
+    fund_source: str
+    service_tier: str
+    usage: dict[str, Decimal]
+    lines: list[QuoteLineOut]
+    raw_cost: Decimal  # the provider's price of this usage
+    billed_amount: Decimal  # what the tenant will be billed (margin or fee applied), unrounded
+    rounded_amount: Decimal
+    currency: str
+    catalog_version: str
+    rules_version: str
+
+
+class MarginTable(Struct):
+    rules_version: str
+    margins: dict[str, Decimal]  # capability class -> factor on platform-paid calls
+    byok_fee_percent: Decimal
+    byok_fee_per_call: Decimal
+    local_fee_per_call: Decimal
+    rounding_quantum: Decimal
+    rounding_mode: str

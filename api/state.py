@@ -19,6 +19,9 @@ from byokvault.engine.catalog.model import Model
 from byokvault.engine.catalog.store import open_catalog
 from byokvault.engine.ledger.writer import Ledger
 from byokvault.engine.paths import sql_text
+from byokvault.engine.pricing.index import PriceIndex
+from byokvault.engine.pricing.quote import DuckDBQuoteStore, Quoter
+from byokvault.engine.pricing.rules import load_rules
 from byokvault.engine.vault.health import ProviderEndpoint
 from byokvault.engine.vault.vault import Vault
 
@@ -38,6 +41,7 @@ class Resources:
     http: httpx.AsyncClient
     vault: Vault
     ledger: Ledger  # the process's single ledger writer (group commit, fed by a queue)
+    quoter: Quoter  # prices quotes and settlements (one pricing path), quotes in DuckDB
     probe_http: httpx.AsyncClient  # short timeouts, for credential health probes
     provider_endpoints: dict[str, ProviderEndpoint] = field(default_factory=dict)
     _local: threading.local = field(default_factory=threading.local)
@@ -82,6 +86,9 @@ class Resources:
         await self.probe_http.aclose()
         self.vault.close()
         self.ledger.close()  # drains the queue: every submitted record is committed first
+        store = self.quoter.store
+        if isinstance(store, DuckDBQuoteStore):
+            store.close()
         self.con.close()
 
 
@@ -106,5 +113,10 @@ def open_resources(settings: Settings, metrics: Metrics) -> Resources:
         http=http,
         probe_http=httpx.AsyncClient(timeout=5.0, follow_redirects=False),
         ledger=Ledger(settings.data_dir / "ledger.duckdb"),
+        quoter=Quoter(
+            PriceIndex.from_connection(con),
+            load_rules(settings.rules_dir),
+            DuckDBQuoteStore(settings.data_dir / "quotes.duckdb"),
+        ),
         vault=Vault.open(settings.data_dir / "vault.duckdb", settings.data_dir / "vault.kek"),
     )

@@ -609,7 +609,10 @@ class DuckDBVaultRepository:
 
     def _copy_to(self, tmp: Path) -> None:
         con = self._con
-        con.execute("CHECKPOINT")
+        # FORCE: another thread's cursor can hold a transaction open without running anything
+        # (a write, then a fetchone() that left its result unexhausted); a plain CHECKPOINT then
+        # fails. Nothing runs under the exclusive lock, so aborting such a transaction is safe.
+        con.execute("FORCE CHECKPOINT")
         con.execute("ATTACH " + _sql_string(tmp) + " AS vault_compact")
         try:
             con.execute(f'COPY FROM DATABASE "{self._main}" TO vault_compact')
