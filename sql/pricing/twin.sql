@@ -116,44 +116,49 @@ keyed AS MATERIALIZED (
 level3 AS (
     SELECT call_id, usage_key, quantity AS leaf FROM keyed WHERE charged AND depth = 3
 ),
+-- what the charged parts take out of each of their wholes (few rows: calls using parts)
+from3 AS (
+    SELECT l.call_id, pt.whole AS usage_key, sum(l.leaf) AS taken
+    FROM level3 l JOIN pricing_usage_parts pt ON pt.part = l.usage_key
+    GROUP BY l.call_id, pt.whole
+),
 level2 AS (
-    SELECT c.call_id, c.usage_key, c.quantity - coalesce(sum(l.leaf), 0) AS leaf
+    SELECT c.call_id, c.usage_key, c.quantity - coalesce(t.taken, 0) AS leaf
     FROM keyed c
-    LEFT JOIN pricing_usage_parts pt ON pt.whole = c.usage_key
-    LEFT JOIN level3 l ON l.call_id = c.call_id AND l.usage_key = pt.part
+    LEFT JOIN from3 t USING (call_id, usage_key)
     WHERE c.charged AND c.depth = 2
-    GROUP BY c.call_id, c.usage_key, c.quantity
 ),
 level23 AS MATERIALIZED (SELECT * FROM level2 UNION ALL SELECT * FROM level3),
+from23 AS (
+    SELECT l.call_id, pt.whole AS usage_key, sum(l.leaf) AS taken
+    FROM level23 l JOIN pricing_usage_parts pt ON pt.part = l.usage_key
+    GROUP BY l.call_id, pt.whole
+),
 level1 AS (
-    SELECT c.call_id, c.usage_key, c.quantity - coalesce(sum(l.leaf), 0) AS leaf
+    SELECT c.call_id, c.usage_key, c.quantity - coalesce(t.taken, 0) AS leaf
     FROM keyed c
-    LEFT JOIN pricing_usage_parts pt ON pt.whole = c.usage_key
-    LEFT JOIN level23 l ON l.call_id = c.call_id AND l.usage_key = pt.part
+    LEFT JOIN from23 t USING (call_id, usage_key)
     WHERE c.charged AND c.depth = 1
-    GROUP BY c.call_id, c.usage_key, c.quantity
 ),
 leaves AS (SELECT * FROM level1 UNION ALL SELECT * FROM level23)
 SELECT k.call_id, k.provider_id, k.model_id, k.usage_key, k.key_order, k.quantity, l.leaf,
        r.price_id, r.dimension, r.amount AS unit_price, r.per,
        r.amount * l.leaf * r.per_scale AS amount,
        r.effective_from, r.conditions_key AS conditions,
-       e.error_class, e.error_order,
-       CASE e.error_class WHEN 2 THEN 'ambiguous' ELSE 'unpriced' END AS error_kind,
-       k.provider_id || '/' || k.model_id || ': ' || CASE e.error_class
-           WHEN 2 THEN 'several ' || k.usage_key || ' rows apply equally'
-           WHEN 3 THEN k.usage_key || ' is unpriced: this part has no price of its own'
+       -- the key's own error: 2 ambiguous, 3 an unpriced part, 4 an unpriced charged key
+       CASE WHEN k.tied THEN 2
+            WHEN NOT k.charged AND NOT k.falls_back THEN 3
+            WHEN k.charged AND r.price_id IS NULL AND l.leaf > 0
+                 AND k.usage_key <> 'requests' THEN 4 END AS error_class,
+       CASE WHEN k.tied OR NOT k.charged THEN k.key_order ELSE k.leaf_order END AS error_order,
+       CASE WHEN k.tied THEN 'ambiguous' ELSE 'unpriced' END AS error_kind,
+       k.provider_id || '/' || k.model_id || ': ' || CASE
+           WHEN k.tied THEN 'several ' || k.usage_key || ' rows apply equally'
+           WHEN NOT k.charged THEN k.usage_key || ' is unpriced: this part has no price of its own'
            ELSE k.usage_key || ' is unpriced: no price row applies' END AS error
 FROM keyed k
 LEFT JOIN leaves l USING (call_id, usage_key)
-LEFT JOIN rates r ON r.row_idx = k.row_idx
-CROSS JOIN LATERAL (
-    SELECT CASE WHEN k.tied THEN 2
-                WHEN NOT k.charged AND NOT k.falls_back THEN 3
-                WHEN k.charged AND r.price_id IS NULL AND l.leaf > 0
-                     AND k.usage_key <> 'requests' THEN 4 END AS error_class,
-           CASE WHEN k.tied OR NOT k.charged THEN k.key_order ELSE k.leaf_order END AS error_order
-) e;
+LEFT JOIN rates r ON r.row_idx = k.row_idx;
 
 -- One row per charged dimension of each call that prices fully.
 CREATE OR REPLACE VIEW pricing_line_items AS
