@@ -113,14 +113,12 @@ keyed AS MATERIALIZED (
     JOIN pricing_usage_keys k USING (usage_key)
     LEFT JOIN chosen c USING (call_id, usage_key)
 ),
-level3 AS (
-    SELECT call_id, usage_key, quantity AS leaf FROM keyed WHERE charged AND depth = 3
-),
--- what the charged parts take out of each of their wholes (few rows: calls using parts)
+-- What the charged parts take out of each of their wholes (few rows: only calls using parts).
 from3 AS (
-    SELECT l.call_id, pt.whole AS usage_key, sum(l.leaf) AS taken
-    FROM level3 l JOIN pricing_usage_parts pt ON pt.part = l.usage_key
-    GROUP BY l.call_id, pt.whole
+    SELECT c.call_id, pt.whole AS usage_key, sum(c.quantity) AS taken
+    FROM keyed c JOIN pricing_usage_parts pt ON pt.part = c.usage_key
+    WHERE c.charged AND c.depth = 3
+    GROUP BY c.call_id, pt.whole
 ),
 level2 AS (
     SELECT c.call_id, c.usage_key, c.quantity - coalesce(t.taken, 0) AS leaf
@@ -128,27 +126,37 @@ level2 AS (
     LEFT JOIN from3 t USING (call_id, usage_key)
     WHERE c.charged AND c.depth = 2
 ),
-level23 AS MATERIALIZED (SELECT * FROM level2 UNION ALL SELECT * FROM level3),
 from23 AS (
     SELECT l.call_id, pt.whole AS usage_key, sum(l.leaf) AS taken
-    FROM level23 l JOIN pricing_usage_parts pt ON pt.part = l.usage_key
+    FROM (
+        SELECT call_id, usage_key, leaf FROM level2
+        UNION ALL
+        SELECT call_id, usage_key, quantity FROM keyed WHERE charged AND depth = 3
+    ) l
+    JOIN pricing_usage_parts pt ON pt.part = l.usage_key
     GROUP BY l.call_id, pt.whole
 ),
-level1 AS (
-    SELECT c.call_id, c.usage_key, c.quantity - coalesce(t.taken, 0) AS leaf
-    FROM keyed c
-    LEFT JOIN from23 t USING (call_id, usage_key)
-    WHERE c.charged AND c.depth = 1
-),
-leaves AS (SELECT * FROM level1 UNION ALL SELECT * FROM level23)
-SELECT k.call_id, k.provider_id, k.model_id, k.usage_key, k.key_order, k.quantity, l.leaf,
+-- Each key's charged quantity (its leaf): the deepest keys whole, the others minus what their
+-- charged parts took. The joins probe small tables only.
+leafed AS (
+    SELECT k.*,
+           CASE WHEN NOT k.charged THEN NULL
+                WHEN k.depth = 3 THEN k.quantity
+                WHEN k.depth = 2 THEN k.quantity - coalesce(t3.taken, 0)
+                ELSE k.quantity - coalesce(t23.taken, 0) END AS leaf
+    FROM keyed k
+    -- (equality-only joins: a depth test in ON would turn them into nested loops)
+    LEFT JOIN from3 t3 ON t3.call_id = k.call_id AND t3.usage_key = k.usage_key
+    LEFT JOIN from23 t23 ON t23.call_id = k.call_id AND t23.usage_key = k.usage_key
+)
+SELECT k.call_id, k.provider_id, k.model_id, k.usage_key, k.key_order, k.quantity, k.leaf,
        r.price_id, r.dimension, r.amount AS unit_price, r.per,
-       r.amount * l.leaf * r.per_scale AS amount,
+       r.amount * k.leaf * r.per_scale AS amount,
        r.effective_from, r.conditions_key AS conditions,
        -- the key's own error: 2 ambiguous, 3 an unpriced part, 4 an unpriced charged key
        CASE WHEN k.tied THEN 2
             WHEN NOT k.charged AND NOT k.falls_back THEN 3
-            WHEN k.charged AND r.price_id IS NULL AND l.leaf > 0
+            WHEN k.charged AND r.price_id IS NULL AND k.leaf > 0
                  AND k.usage_key <> 'requests' THEN 4 END AS error_class,
        CASE WHEN k.tied OR NOT k.charged THEN k.key_order ELSE k.leaf_order END AS error_order,
        CASE WHEN k.tied THEN 'ambiguous' ELSE 'unpriced' END AS error_kind,
@@ -156,8 +164,7 @@ SELECT k.call_id, k.provider_id, k.model_id, k.usage_key, k.key_order, k.quantit
            WHEN k.tied THEN 'several ' || k.usage_key || ' rows apply equally'
            WHEN NOT k.charged THEN k.usage_key || ' is unpriced: this part has no price of its own'
            ELSE k.usage_key || ' is unpriced: no price row applies' END AS error
-FROM keyed k
-LEFT JOIN leaves l USING (call_id, usage_key)
+FROM leafed k
 LEFT JOIN rates r ON r.row_idx = k.row_idx;
 
 -- One row per charged dimension of each call that prices fully.
