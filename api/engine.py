@@ -10,6 +10,7 @@ pricing's and records the ledger's.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -35,6 +36,7 @@ from .state import Resources
 from .upstream import PROTOCOL_OF_STYLE, build_target
 
 AUTO = "auto"
+FUNDS_TTL_S = 1.0
 
 
 def _register_errors() -> None:
@@ -67,6 +69,7 @@ class Planner:
         self.routing = routing
         self.providers: dict[str, Provider] = {p.id: p for p in res.catalog.providers}
         self.names = _name_index(res)
+        self._funds: dict[str, tuple[float, dict[str, frozenset[str]]]] = {}
         self.speakers = {
             protocol: {pid for pid, p in self.providers.items() if _protocol(p) == protocol}
             for protocol in set(PROTOCOL_OF_STYLE.values())
@@ -85,8 +88,10 @@ class Planner:
 
     def fund_source_for(self, tenant_id: str, provider_id: str) -> str:
         """Who would pay a call to ``provider_id`` now: the tenant's key, else a local endpoint,
-        else the platform's key (when policy allows)."""
-        funded = fund_sources(self.res.vault, tenant_id)
+        else the platform's key (when policy allows). For quotes: read through a one-second
+        cache (a credential added this second may be seen on the next quote); calls resolve
+        their credential from the vault itself."""
+        funded = self._funds_cached(tenant_id)
         if provider_id in funded["byok"]:
             return "byok"
         if provider_id in funded["local"] or self.providers[provider_id].kind == "local":
@@ -96,6 +101,14 @@ class Planner:
                 "no_credential", f"tenant policy is BYOK-only; no key for {provider_id}"
             )
         return "platform"
+
+    def _funds_cached(self, tenant_id: str) -> dict[str, frozenset[str]]:
+        now = time.monotonic()
+        cached = self._funds.get(tenant_id)
+        if cached is None or now - cached[0] > FUNDS_TTL_S:
+            cached = (now, fund_sources(self.res.vault, tenant_id))
+            self._funds[tenant_id] = cached
+        return cached[1]
 
     def plan(self, tenant_id: str, call: CallRequest, call_id: str, protocol: str) -> CallPlan:
         requested = call.body["model"].strip()

@@ -20,13 +20,14 @@ from byokvault.engine.catalog.store import open_catalog
 from byokvault.engine.ledger.writer import Ledger
 from byokvault.engine.paths import sql_text
 from byokvault.engine.pricing.index import PriceIndex
-from byokvault.engine.pricing.quote import DuckDBQuoteStore, Quoter
+from byokvault.engine.pricing.quote import Quoter
 from byokvault.engine.pricing.rules import load_rules
 from byokvault.engine.vault.health import ProviderEndpoint
 from byokvault.engine.vault.vault import Vault
 
 from .auth import TokenStore, load_or_create_admin_token
 from .metrics import Metrics
+from .quotestore import WriteBehindQuoteStore
 from .settings import Settings
 
 
@@ -41,7 +42,7 @@ class Resources:
     http: httpx.AsyncClient
     vault: Vault
     ledger: Ledger  # the process's single ledger writer (group commit, fed by a queue)
-    quoter: Quoter  # prices quotes and settlements (one pricing path), quotes in DuckDB
+    quoter: Quoter  # prices quotes and settlements (one pricing path); quotes kept durably
     probe_http: httpx.AsyncClient  # short timeouts, for credential health probes
     provider_endpoints: dict[str, ProviderEndpoint] = field(default_factory=dict)
     _local: threading.local = field(default_factory=threading.local)
@@ -87,8 +88,8 @@ class Resources:
         self.vault.close()
         self.ledger.close()  # drains the queue: every submitted record is committed first
         store = self.quoter.store
-        if isinstance(store, DuckDBQuoteStore):
-            store.close()
+        if isinstance(store, WriteBehindQuoteStore):
+            store.close()  # commits every queued quote first
         self.con.close()
 
 
@@ -116,7 +117,7 @@ def open_resources(settings: Settings, metrics: Metrics) -> Resources:
         quoter=Quoter(
             PriceIndex.from_connection(con),
             load_rules(settings.rules_dir),
-            DuckDBQuoteStore(settings.data_dir / "quotes.duckdb"),
+            WriteBehindQuoteStore(settings.data_dir / "quotes.duckdb"),
         ),
         vault=Vault.open(settings.data_dir / "vault.duckdb", settings.data_dir / "vault.kek"),
     )

@@ -94,6 +94,17 @@ async def closed_loop(client: httpx.AsyncClient, send, concurrency: int, seconds
     return done / (time.perf_counter() - started)
 
 
+def server_time(metrics: str, route: str) -> tuple[float, float]:
+    """(sum seconds, count) of the app's own request-latency histogram for one route."""
+    values = {}
+    for line in metrics.splitlines():
+        for kind in ("sum", "count"):
+            prefix = f'byokvault_http_request_seconds_{kind}{{route="{route}"}} '
+            if line.startswith(prefix):
+                values[kind] = float(line[len(prefix) :])
+    return values.get("sum", 0.0), values.get("count", 1.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller run (CI smoke)")
@@ -195,6 +206,11 @@ async def run(base: str, fake_openai: str, data: Path, args: argparse.Namespace)
               f"p95 {pct(diff, 95):.2f} ms; self-reported x-byokvault-overhead-ms p50 "
               f"{statistics.median(reported):.2f}, p95 {pct(reported, 95):.2f} ms "
               f"({args.calls} calls each)")  # fmt: skip
+        metrics = (await client.get("/metrics")).text
+        for route in ("/v1/quote", "/v1/chat/completions"):
+            total, count = server_time(metrics, route)
+            print(f"server-side time per request on {route} (inside the app, from /metrics): "
+                  f"mean {total / count * 1000:.2f} ms over {count:.0f} requests")  # fmt: skip
         usage = (await client.get("/v1/usage", headers=auth)).json()
         print(f"billing records written for the bench tenant: {usage['totals'][0]['records']}")
 
