@@ -122,3 +122,16 @@ def test_a_quote_is_settled_at_its_price_through_the_gateway(tmp_path: Path) -> 
                     messages=messages,
                     extra_headers={"x-byokvault-quote-id": "q_unknown"},
                 )
+
+
+def test_quotes_survive_a_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    usage = {"input_tokens": 100, "output_tokens": 10}
+    with TestClient(app_for(data)) as first:
+        token = issue_token(first, "restart-tenant")
+        made = quote(first, token, model="gpt-4o-mini", usage=usage).json()
+    # Shutdown committed the write-behind queue; a new process finds the quote on disk.
+    with TestClient(app_for(data)) as second:
+        found = second.app.state.resources.quoter.store.get(made["quote_id"])
+        assert found is not None
+        assert found.priced.billed.billed_amount == Decimal(made["billed_amount"])
