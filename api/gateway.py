@@ -198,8 +198,8 @@ class Gateway:
         sent = time.perf_counter()
         try:
             status, content = await post_json(self.res.http, plan.target, body)
-        except ApiProblem:
-            self._count("provider_failures", provider=plan.provider_id)
+        except ApiProblem as problem:
+            await self._provider_failed(plan, problem)
             raise
         upstream_s = time.perf_counter() - sent
         try:
@@ -229,8 +229,8 @@ class Gateway:
         sent = time.perf_counter()
         try:
             upstream = await open_stream(self.res.http, plan.target, body)
-        except ApiProblem:
-            self._count("provider_failures", provider=plan.provider_id)
+        except ApiProblem as problem:
+            await self._provider_failed(plan, problem)
             raise
         overhead_s = sent - started
         relay = _StreamRelay(self, call, plan, upstream, entry, overhead_s)
@@ -238,6 +238,20 @@ class Gateway:
         headers = _headers(plan, None, overhead_s)
         stream = Stream(relay.client_chunks(), media_type="text/event-stream", headers=headers)
         return stream, relay.done
+
+    async def _provider_failed(self, plan: CallPlan, problem: ApiProblem) -> None:
+        """Count the failure, let the vault learn from a rejected key (a 401 on a real call
+        revokes as surely as a probe), and name a rejected platform key for what it is."""
+        self._count("provider_failures", provider=plan.provider_id)
+        status = problem.extra.get("provider_status")
+        # Only answers about the key itself: one 5xx or 429 must not take a key out of use.
+        if plan.credential_id is not None and status in (401, 403):
+            await to_thread.run_sync(
+                self.res.vault.record_call_failure, plan.credential_id, status, plan.api_style
+            )
+        if problem.code == "byok_invalid" and plan.fund_source != "byok":
+            # The platform's own key was refused: the tenant's request is not at fault.
+            problem.code, problem.title = "provider_error", "The provider failed"
 
     def _observe(self, plan: CallPlan, overhead_s: float, settle_s: float) -> None:
         metrics = self.res.metrics

@@ -347,3 +347,29 @@ def test_secrets_never_reach_a_response(stack: Stack, tmp_path: Path) -> None:
     for path in ("/v1/credentials", "/v1/credentials/access-log", "/v1/receipts", "/metrics"):
         text = httpx.get(stack.base + path, headers=headers).text
         assert OPENAI_KEY not in text and ANTHROPIC_KEY not in text
+
+
+def test_a_rejected_tenant_key_is_byok_invalid_and_marks_the_credential(stack: Stack) -> None:
+    before = stack.records()
+    stack.fake.fail(key=ANTHROPIC_KEY, status=401, times=1)
+    with pytest.raises(anthropic.APIStatusError) as error:
+        stack.anthropic().messages.create(
+            model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        )
+    problem = error.value.response.json()
+    assert (error.value.status_code, problem["code"]) == (502, "byok_invalid")
+    assert stack.records() == before
+    listing = httpx.get(
+        stack.base + "/v1/credentials",
+        params={"provider_id": "anthropic"},
+        headers={"authorization": f"Bearer {stack.token}"},
+    ).json()
+    assert listing[0]["status"] == "revoked"
+    # The tenant fixes its key: the next call is routed and billed again.
+    credential_id = listing[0]["credential_id"]
+    rotated = httpx.put(
+        f"{stack.base}/v1/credentials/{credential_id}/secret",
+        headers={"authorization": f"Bearer {stack.token}"},
+        json={"secret": ANTHROPIC_KEY},
+    )
+    assert rotated.status_code == 200
