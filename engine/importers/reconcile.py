@@ -391,14 +391,27 @@ def _with_defaults(
         if _is_default(key):
             tier = json.loads(key[1]).get("service_tier", "standard")
             plain.add((key[0], tier))
+    # A non-standard tier is preferred over the standard cliff: it must state its own cliff rate
+    # for every standard threshold of the dimension, or a call over the threshold would get the
+    # tier's base rate. Such a tier's rows for that dimension are dropped (the call fails closed).
+    cliffs: dict[str, set[int]] = defaultdict(set)
+    tier_cliffs: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for key in desired:
+        conditions = json.loads(key[1])
+        tier = conditions.get("service_tier", "standard")
+        if "long_context" in conditions and "region" not in conditions:
+            threshold = conditions["long_context"]["threshold"]
+            (cliffs[key[0]] if tier == "standard" else tier_cliffs[(key[0], tier)]).add(threshold)
     out = {}
     for key, rows in desired.items():
         tier = json.loads(key[1]).get("service_tier", "standard")
-        if _is_default(key) or (key[0], tier) in plain:
+        missing_cliff = tier != "standard" and not cliffs[key[0]] <= tier_cliffs[(key[0], tier)]
+        if (_is_default(key) or (key[0], tier) in plain) and not missing_cliff:
             out[key] = rows
         else:
             stats.orphan_rows_dropped += len(rows)
-            stats.notes.append(f"{where}: {key[0]} {key[1]} has no default row; dropped")
+            why = "lacks the standard cliff rate" if missing_cliff else "has no default row"
+            stats.notes.append(f"{where}: {key[0]} {key[1]} {why}; dropped")
     return out
 
 

@@ -96,7 +96,8 @@ def render_report(outcome: MergeOutcome, title: str = "Catalog import report") -
         f"{stats.aliases_dropped}",
         f"- models no source prices (not written: unpriced is neither free nor cheap): "
         f"{stats.models_unpriced_skipped}",
-        f"- conditional rows dropped for lack of a default row to fall back on: "
+        f"- conditional rows dropped (no default row to fall back on, or a service tier "
+        f"without the standard long-context cliff rate): "
         f"{stats.orphan_rows_dropped}",
         f"- price conflicts (same model, same dimension and conditions, different current "
         f"amount; the higher-priority source wins): {len(outcome.conflicts)}",
