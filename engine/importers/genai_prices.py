@@ -420,8 +420,19 @@ def _evaluate(
                 if not overrides:
                     continue  # the tier does not exist yet at this date
                 resolved.update(overrides)
+                _flat_over_cliffs(resolved, standard)
             _record(series, at, tier, resolved, ended)
     return series
+
+
+def _flat_over_cliffs(resolved: dict[str, Price], standard: dict[str, Price]) -> None:
+    """A variant's flat price replaces a tiered standard price at every context length; the
+    catalog prefers a tier's rows over the standard cliff, so the flat price is also stated at
+    each standard threshold (a cliff to the same price)."""
+    for key, price in list(resolved.items()):
+        std = standard.get(key)
+        if isinstance(price, Decimal) and isinstance(std, tuple):
+            resolved[key] = (price, tuple((start, price) for start, _ in std[1]))
 
 
 def _expand(key: str, price: Price, tier: ServiceTier) -> list[tuple[tuple, Decimal]]:
