@@ -120,3 +120,43 @@ def test_usage_page_publishes_the_margin_of_every_class(client: TestClient) -> N
     table = page.split('id="margins-table"')[1].split("</table>")[0]
     for capability_class, factor in rules.margins.items():
         assert f'<td>{capability_class}</td><td class="num">× {factor.normalize()}</td>' in table
+
+
+def test_quote_page_ranks_models_the_tenant_can_pay_for(client: TestClient) -> None:
+    sign_in(client, "quoter")
+    page = client.get("/console/keys").text
+    client.post(
+        "/console/keys",
+        data={"form_token": form_token(page), "provider_id": "openai", "secret": SECRET},
+    )
+    quote = client.get(
+        "/console/quote",
+        params={
+            "kind": "chat",
+            "capabilities": "vision",
+            "input_tokens": "2000",
+            "output_tokens": "100",
+        },
+    )
+    assert quote.status_code == 200
+    ranked = quote.text.split('id="candidates"')[1].split("</table>\n<h2>")[0]
+    models = re.findall(r'href="/console/catalog/([^/"]+)/([^"]+)"', ranked)
+    assert models, "an openai key makes openai vision models routable"
+    catalog = client.app.state.resources
+    for provider_id, model_id in models:
+        assert provider_id in {"openai"} | {
+            p.id for p in catalog.catalog.providers if p.kind.value == "local"
+        }
+        assert "vision" in catalog.capabilities_of(provider_id, model_id)
+    excluded = quote.text.split('id="excluded"')[1]
+    assert "missing_capability" in excluded and "no_usable_credential" in excluded
+
+
+def test_quote_form_errors_name_the_field(client: TestClient) -> None:
+    sign_in(client, "quoter2")
+    page = client.get(
+        "/console/quote", params={"input_tokens": "lots", "capabilities": "telepathy"}
+    )
+    assert page.status_code == 200
+    assert "input_tokens: &#39;lots&#39; is not a whole number" in page.text
+    assert "capabilities: &#39;telepathy&#39; is neither a capability nor an alias" in page.text

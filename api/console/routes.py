@@ -18,6 +18,7 @@ from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
 from .catalog_views import PAGE_LIMIT, CatalogViews, ModelFilter
+from .quote_page import quote_handlers
 from .tenant_pages import tenant_handlers
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -149,5 +150,6 @@ def console_router() -> Router:
             capabilities_page,
             guide_page,
             *tenant_handlers(),
+            *quote_handlers(),
         ],
     )
