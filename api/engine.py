@@ -86,6 +86,15 @@ class Planner:
             )
         return found[0]
 
+    def resolve_model_for(self, tenant_id: str, name: str) -> tuple[str, str]:
+        """Like ``resolve_model``, but a bare id served by several providers resolves, as calls
+        do, to the first one the tenant can pay for (its key, a local endpoint, the platform)."""
+        first = self.resolve_model(name)
+        candidates = self.names[name.strip()]
+        policy = self.routing.policy(tenant_id)
+        usable = _fundable(candidates, self._funds_cached(tenant_id), policy, self.providers)
+        return usable[0] if usable else first
+
     def fund_source_for(self, tenant_id: str, provider_id: str) -> str:
         """Who would pay a call to ``provider_id`` now: the tenant's key, else a local endpoint,
         else the platform's key (when policy allows). For quotes: read through a one-second

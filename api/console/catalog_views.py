@@ -71,14 +71,17 @@ class CatalogViews:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
-    def models(self, flt: ModelFilter, at: datetime | None = None) -> list[dict[str, Any]]:
+    def models(
+        self, flt: ModelFilter, at: datetime | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Models matching ``flt`` with their headline prices; ``limit`` None means all."""
         params = {
             "provider": flt.provider,
             "capability": flt.capability,
             "modality": flt.modality,
             "max_input_price": flt.max_input_price,
             "at": at or datetime.now(UTC),
-            "limit": PAGE_LIMIT,
+            "limit": limit,
         }
         return self._rows("console/models.sql", params)
 

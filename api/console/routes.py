@@ -66,7 +66,7 @@ def catalog_page(request: Request) -> Template:
     if flt.capability and flt.capability not in choices["capabilities"]:
         problems.append(f"capability: {flt.capability!r} is not in the taxonomy")
         flt = ModelFilter(flt.provider, None, flt.modality, flt.max_input_price)
-    models = views.models(flt)
+    models = views.models(flt, limit=PAGE_LIMIT)
     tokens, token_problems = _token_counts(raw)
     problems += token_problems
     sorted_by_cost = tokens is not None

@@ -35,7 +35,7 @@ def quote(
     tenant = tenant_scope(principal, data.tenant_id)
     res = request.app.state.resources
     planner = request.app.state.gateway.planner
-    provider_id, model_id = planner.resolve_model(data.model)
+    provider_id, model_id = planner.resolve_model_for(tenant, data.model)
     usage = _usage(data, res)
     fund_source = data.fund_source or planner.fund_source_for(tenant, provider_id)
     made = res.quoter.quote(

@@ -1,4 +1,4 @@
--- The catalog browser's model list. Parameters (NULL = no filter):
+-- The catalog model list (console browser and API). Parameters (NULL = no filter, no limit):
 --   $provider, $capability, $modality, $max_input_price (per unit's `per`, e.g. per 1M tokens).
 -- Shown prices are the standard-tier base rows in force at $at (no long-context tier, region or
 -- time window): a display figure, not a quote; quotes come from the pricing engine.
