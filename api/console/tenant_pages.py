@@ -226,10 +226,8 @@ def usage_page(request: Request) -> Template | Redirect:
         return _signin_redirect("/console/usage")
     res = _resources(request)
     store = res.ledger.store
-    cur = store._cursor().execute(sql_text("console/spend.sql"), {"tenant": session.tenant_id})
-    names = [d[0] for d in cur.description]
-    spend = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-    receipts = store._rows(
+    spend = store.query(sql_text("console/spend.sql"), {"tenant": session.tenant_id})
+    receipts = store.records(
         sql_text("api/receipts.sql"), {"tenant": session.tenant_id, "limit": 50, "before_seq": None}
     )
     charts = {

@@ -51,7 +51,7 @@ def list_receipts(
     tenant = tenant_scope(principal, tenant_id)
     store = request.app.state.resources.ledger.store
     params = {"tenant": tenant, "limit": limit, "before_seq": before_seq}
-    return [entry_of(row) for row in store._rows(sql_text("api/receipts.sql"), params)]
+    return [entry_of(row) for row in store.records(sql_text("api/receipts.sql"), params)]
 
 
 @get("/v1/usage", operation_id="tenantUsage", sync_to_thread=False, **TENANT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -53,3 +54,10 @@ def read_source(
     except OSError as exc:
         raise FetchError(f"{path}: cannot read: {exc.strerror}") from exc
     return parse_json(text, str(path)), str(path)
+
+
+def source_data(source: Any, label: str) -> tuple[Any, str]:
+    """Already-parsed data (a mapping, used as is) or a path/URL to read; with its origin."""
+    if isinstance(source, Mapping):
+        return source, f"{label} data"
+    return read_source(source)

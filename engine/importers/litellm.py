@@ -47,7 +47,7 @@ from .common import (
     plain,
     rebuilt,
 )
-from .fetch import read_source
+from .fetch import source_data
 from .infer import baseline_capabilities, default_modalities, mode_from_name
 from .sources import SourcesConfig, load_sources
 
@@ -138,10 +138,7 @@ def import_litellm(
     recorded_at: datetime | None = None,
 ) -> ImportResult:
     config = config or load_sources()
-    if isinstance(source, Mapping):
-        data, origin = source, "litellm data"
-    else:
-        data, origin = read_source(source)
+    data, origin = source_data(source, "litellm")
     if not isinstance(data, Mapping):
         raise ValueError(f"{origin}: the LiteLLM cost map must be a JSON object")
     result = ImportResult(SOURCE, origin, recorded_at or now_utc())

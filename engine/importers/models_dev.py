@@ -22,7 +22,7 @@ from typing import Any
 
 from ..catalog.model import Conditions, LongContextTier, Modality, Mode, PriceRow, ProviderKind
 from .common import ImportResult, ModelDraft, canonical_id, decimal_or_none, now_utc
-from .fetch import read_source
+from .fetch import source_data
 from .infer import baseline_capabilities, mode_from_name
 from .sources import SourcesConfig, load_sources
 
@@ -61,10 +61,7 @@ def import_models_dev(
     recorded_at: datetime | None = None,
 ) -> ImportResult:
     config = config or load_sources()
-    if isinstance(source, Mapping):
-        data, origin = source, "models.dev data"
-    else:
-        data, origin = read_source(source)
+    data, origin = source_data(source, "models.dev")
     if not isinstance(data, Mapping):
         raise ValueError(f"{origin}: models.dev data must be a JSON object of providers")
     result = ImportResult(SOURCE, origin, recorded_at or now_utc())

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..catalog.model import Modality, Mode, PriceRow
 from .common import ImportResult, ModelDraft, canonical_id, decimal_or_none, now_utc, plain
-from .fetch import read_source
+from .fetch import source_data
 from .infer import baseline_capabilities, mode_from_name
 from .sources import SourcesConfig, load_sources
 
@@ -81,10 +81,7 @@ def import_openrouter(
     recorded_at: datetime | None = None,
 ) -> ImportResult:
     config = config or load_sources()
-    if isinstance(source, Mapping):
-        data, origin = source, "openrouter data"
-    else:
-        data, origin = read_source(source)
+    data, origin = source_data(source, "openrouter")
     models = data.get("data") if isinstance(data, Mapping) else None
     if not isinstance(models, list):
         raise ValueError(f"{origin}: expected OpenRouter's {{'data': [models]}} response")

@@ -93,6 +93,16 @@ class DuckDBStore:
             cur.execute("ROLLBACK")
             raise
 
+    def records(self, sql: str, params: Any) -> list[dict[str, Any]]:
+        """Full ledger rows selected by ``sql`` (a read: receipts, audits, exports)."""
+        return self._rows(sql, params)
+
+    def query(self, sql: str, params: Any) -> list[dict[str, Any]]:
+        """Any read over the ledger (aggregates, reports) as dicts, on this thread's cursor."""
+        cur = self._cursor().execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
     def _rows(self, sql: str, params: list[Any]) -> list[dict[str, Any]]:
         table = self._cursor().execute(sql, params).to_arrow_table()
         return table.select(list(COLUMNS)).to_pylist()
