@@ -30,6 +30,9 @@ class LedgerStore(Protocol):
     def find_keys(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
         """Stored rows for these (tenant, idempotency key) pairs."""
 
+    def stored_keys(self) -> Iterator[tuple[str, str]]:
+        """Every stored (tenant, idempotency key) pair (the writer indexes them at start)."""
+
     def find_record(self, record_id: str) -> dict[str, Any] | None: ...
 
     def reversal_of(self, record_id: str) -> str | None:
@@ -117,6 +120,14 @@ class DuckDBStore:
             return self._rows(sql_text("ledger/find_keys.sql"), [])
         finally:
             cur.unregister("ledger_probe")
+
+    def stored_keys(self) -> Iterator[tuple[str, str]]:
+        cur = self._con.cursor()
+        reader = cur.execute("SELECT tenant_id, idempotency_key FROM ledger").to_arrow_reader(
+            100_000
+        )
+        for batch in reader:
+            yield from zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True)
 
     def find_record(self, record_id: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT * FROM ledger WHERE record_id = ?", [record_id])

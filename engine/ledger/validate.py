@@ -5,7 +5,7 @@ names its field, so a caller can fix the payload; nothing is written until it is
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 
 from .record import BillingRecord, FundSource, Kind, PricedLine
 
@@ -25,6 +25,15 @@ class RecordError(ValueError):
 
 def validate(record: BillingRecord) -> None:
     """Raise RecordError listing every problem in ``record`` (nothing if it is clean)."""
+    if _clean(record):
+        return
+    problems = problems_of(record)
+    if problems:
+        raise RecordError(problems)
+
+
+def problems_of(record: BillingRecord) -> list[tuple[str, str]]:
+    """Every (field, message) that stops ``record`` from being recorded (the full checks)."""
     problems: list[tuple[str, str]] = []
     _check_texts(record, problems)
     _check_times(record, problems)
@@ -32,9 +41,119 @@ def validate(record: BillingRecord) -> None:
     if not problems:  # arithmetic only makes sense on well-typed values
         _check_pricing(record, problems)
         _check_kind(record, problems)
-    if problems:
-        raise RecordError(problems)
+    return problems
 
+
+# ---- the fast path: one pass of plain checks, no problem list ------------------------------
+# ``_clean`` is only ever more strict than the full checks below (tests/test_ledger_validate.py
+# checks that for generated records): when it says no, the full checks run and name the
+# problems (or accept a record the fast path was unsure of).
+
+_CONTEXT = Context(prec=80)  # quantize never overflows at this precision: an exact check
+_ONLY_STR, _ONLY_DECIMAL, _ONLY_INT = {str}, {Decimal}, {int}
+_ZERO = Decimal(0)
+
+
+def _texts_ok(texts: list) -> bool:
+    """Each a non-empty printable str of at most MAX_TEXT characters (C-level loops)."""
+    return (
+        set(map(type, texts)) == _ONLY_STR
+        and min(map(len, texts)) > 0
+        and max(map(len, texts)) <= MAX_TEXT
+        and "".join(texts).isprintable()
+    )
+
+
+def _money_ok(values: list) -> bool:
+    """Each a finite Decimal that DECIMAL(38, 24) holds exactly."""
+    return (
+        set(map(type, values)) == _ONLY_DECIMAL
+        and all(map(Decimal.is_finite, values))
+        and max(map(Decimal.adjusted, values)) < 38 - SCALE
+        and list(map(_CONTEXT.quantize, values, [_QUANTUM] * len(values))) == values
+    )
+
+
+def _stamp_ok(value: object) -> bool:
+    return isinstance(value, datetime) and value.utcoffset() is not None
+
+
+def _clean(record: BillingRecord) -> bool:
+    """True if ``record`` certainly passes every check: the common case, in a few µs."""
+    pricing, rounding = record.pricing, record.pricing.rounding
+    lines, usage = pricing.lines, record.usage
+    if not (
+        record.kind is Kind.charge
+        and record.reverses is None
+        and isinstance(record.fund_source, FundSource)
+        and lines
+        and _stamp_ok(record.occurred_at)
+        and all(_stamp_ok(line.effective_from) for line in lines)
+    ):
+        return False
+    optional = (record.credential_id, record.credential_resolution_id, record.quote_id)
+    texts = [
+        record.tenant_id,
+        record.call_id,
+        record.idempotency_key,
+        record.provider_id,
+        record.model_id,
+        record.capability_class,
+        record.tier,
+        pricing.currency,
+        pricing.catalog_version,
+        pricing.rules_version,
+        rounding.mode,
+        *[t for t in (*optional, record.reason) if t is not None],
+        *[line.dimension for line in lines],
+        *[line.price_id for line in lines],
+        *[u.dimension for u in usage],
+    ]
+    units = [line.unit_price for line in lines]
+    amounts = [pricing.raw_cost, pricing.billed_amount, rounding.amount]  # never negative
+    amounts += [line.quantity for line in lines] + [line.amount for line in lines]
+    amounts += [u.quantity for u in usage]
+    if pricing.byok_fee is not None:
+        amounts.append(pricing.byok_fee)
+    factors = (
+        [rounding.quantum]
+        if pricing.margin_factor is None
+        else [
+            rounding.quantum,
+            pricing.margin_factor,
+        ]
+    )
+    pers = [line.per for line in lines]
+    if not (
+        _texts_ok(texts)
+        and _money_ok(amounts + units + factors)
+        and set(map(type, pers)) == _ONLY_INT
+        and min(pers) > 0
+        and min(amounts) >= 0
+        and min(units) >= 0
+    ):
+        return False
+    priced: dict[str, Decimal] = {}
+    for line in lines:
+        if line.amount * line.per != line.quantity * line.unit_price:
+            return False
+        priced[line.dimension] = priced.get(line.dimension, _ZERO) + line.quantity
+    for u in usage:  # each used dimension once, and priced for exactly its quantity
+        if priced.pop(u.dimension, None) != u.quantity:
+            return False
+    quantum = rounding.quantum
+    return (
+        not priced  # no priced dimension without usage
+        and quantum > 0
+        and sum((line.amount for line in lines), _ZERO) == pricing.raw_cost
+        and rounding.amount % quantum == 0
+        and abs(rounding.amount - pricing.billed_amount) < quantum
+        and (record.fund_source is not FundSource.platform or pricing.margin_factor is not None)
+        and (record.fund_source is not FundSource.byok or pricing.byok_fee is not None)
+    )
+
+
+# ---- the full checks, naming every problem ----------------------------------------------
 
 _REQUIRED_TEXT = (
     "tenant_id",

@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import queue
 import threading
-import uuid
 from collections import OrderedDict
+from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import msgspec
-import pyarrow as pa
-
+from .batch import chain_batch
 from .record import BillingRecord, Kind, LedgerEntry, differing_fields, reversal_of
-from .rows import canonical, chain_hash, entry_of, row_of, to_arrow
+from .rows import entry_of
 from .store import DuckDBStore, DuplicateKeys, LedgerStore
 from .validate import RecordError, validate
 
@@ -92,6 +90,10 @@ class Ledger:
         self._max_batch = max_batch
         self._recent: OrderedDict[Key, LedgerEntry] = OrderedDict()
         self._recent_limit = recent_keys
+        # hash((tenant, key)) of every stored record: a new key (the common case) needs no
+        # query; a hit (a retry, or a rare hash collision) is looked up in the store. The
+        # unique constraint in the store stays the backstop. ~60 bytes per stored record.
+        self._index: set[int] = {hash(key) for key in self.store.stored_keys()}
         self._totals_lock = threading.Lock()
         self._totals: dict[tuple[str, str], list] = {
             (tenant, currency): [records, raw, billed, rounded]
@@ -144,7 +146,12 @@ class Ledger:
         return None if row is None else entry_of(row)
 
     def find_key(self, tenant_id: str, idempotency_key: str) -> LedgerEntry | None:
-        rows = self.store.find_keys([(tenant_id, idempotency_key)])
+        """The stored record for a key; a key never stored is answered from memory."""
+        key = (tenant_id, idempotency_key)
+        entry = self._recent.get(key)
+        if entry is not None or hash(key) not in self._index:
+            return entry
+        rows = self.store.find_keys([key])
         return entry_of(rows[0]) if rows else None
 
     def head(self) -> tuple[int, str]:
@@ -195,23 +202,37 @@ class Ledger:
                 return
 
     def _process(self, jobs: list[_Append | _Reverse]) -> None:
-        leaders: dict[Key, tuple[_Append | _Reverse, BillingRecord]] = {}
-        followers: list[tuple[_Append | _Reverse, BillingRecord, Key, LedgerEntry | None]] = []
+        pending: dict[Key, list[tuple[_Append | _Reverse, BillingRecord]]] = {}
         reversed_now: set[str] = set()
         for job in jobs:
             record = job.record if isinstance(job, _Append) else self._reversal(job, reversed_now)
-            if record is None:
-                continue
-            key = (record.tenant_id, record.idempotency_key)
-            if key in leaders or key in self._recent:
-                followers.append((job, record, key, self._recent.get(key)))
-            else:
-                leaders[key] = (job, record)
-        stored = self._commit({key: record for key, (_, record) in leaders.items()})
-        for key, (job, record) in leaders.items():
-            _resolve(job.future, stored[key], record)
-        for job, record, key, recent in followers:
-            _resolve(job.future, recent or stored[key], record)
+            if record is not None:
+                key = (record.tenant_id, record.idempotency_key)
+                pending.setdefault(key, []).append((job, record))
+        known = self._known(pending)
+        new = {key: queued[0][1] for key, queued in pending.items() if key not in known}
+        known.update(self._commit(new))
+        for key, submitted in pending.items():
+            for job, record in submitted:
+                _resolve(job.future, known[key], record)
+
+    def _known(self, keys: Iterable[Key]) -> dict[Key, LedgerEntry]:
+        """The stored entries among ``keys``: from the recent cache, else from the store for
+        the few keys the index says may be stored (retries); a new key costs no query."""
+        known: dict[Key, LedgerEntry] = {}
+        probe: list[Key] = []
+        for key in keys:
+            entry = self._recent.get(key)
+            if entry is not None:
+                known[key] = entry
+            elif hash(key) in self._index:
+                probe.append(key)
+        for row in self.store.find_keys(probe) if probe else ():
+            entry = entry_of(row)
+            key = (entry.record.tenant_id, entry.record.idempotency_key)
+            known[key] = entry
+            self._remember(key, entry)
+        return known
 
     def _reversal(self, job: _Reverse, reversed_now: set[str]) -> BillingRecord | None:
         """The reversal record for ``job``, or None after failing its future."""
@@ -245,12 +266,14 @@ class Ledger:
         """Write the new records in one transaction; keys already stored return their entry."""
         found: dict[Key, LedgerEntry] = {}
         while records:
-            entries, table = self._chain(list(records.values()))
+            entries, table = chain_batch(
+                list(records.values()), self._seq, self._head, datetime.now(UTC)
+            )
             try:
                 self.store.append(table)
             except DuplicateKeys:
-                # A key committed earlier (e.g. before a crash, never acknowledged): answer
-                # with the stored record and write the rest. Rare, so one lookup is fine.
+                # The backstop: the unique constraint caught a key the index missed (it
+                # cannot, short of a bug). Answer with the stored record, write the rest.
                 stored = self.store.find_keys(list(records))
                 if not stored:
                     raise
@@ -268,20 +291,6 @@ class Ledger:
             self._remember(key, entry)
         return found
 
-    def _chain(self, records: list[BillingRecord]) -> tuple[list[LedgerEntry], pa.Table]:
-        """Number and hash records after the current head (not yet committed)."""
-        seq, head = self._seq, self._head
-        now = datetime.now(UTC)
-        entries, rows = [], []
-        for record in records:
-            seq += 1
-            entry = LedgerEntry(seq, f"rec_{uuid.uuid4().hex}", now, record, head, "")
-            row = row_of(entry)
-            head = row["row_hash"] = chain_hash(entry.prev_hash, canonical(row))
-            entries.append(msgspec.structs.replace(entry, row_hash=head))
-            rows.append(row)
-        return entries, to_arrow(rows)
-
     def _acknowledge(self, entries: list[LedgerEntry]) -> None:
         """After COMMIT: advance the head and the tenants' running totals."""
         self._seq, self._head = entries[-1].seq, entries[-1].row_hash
@@ -298,6 +307,7 @@ class Ledger:
                 totals[3] += p.rounding.amount
 
     def _remember(self, key: Key, entry: LedgerEntry) -> None:
+        self._index.add(hash(key))
         self._recent[key] = entry
         if len(self._recent) > self._recent_limit:
             self._recent.popitem(last=False)
