@@ -20,7 +20,6 @@ from byokvault.engine.ledger.record import BillingRecord, PricedLine, PricingSna
 from byokvault.engine.ledger.record import FundSource as LedgerFundSource
 from byokvault.engine.ledger.record import Rounding as LedgerRounding
 from byokvault.engine.ledger.writer import IdempotencyConflict
-from byokvault.engine.pricing import extract
 from byokvault.engine.pricing.cost import AmbiguousPriceError, UnpricedError
 from byokvault.engine.pricing.extract import Extracted, ExtractionError
 from byokvault.engine.pricing.index import PricingError, UnknownModelError
@@ -31,9 +30,10 @@ from byokvault.engine.vault.resolve import fund_sources
 
 from .gateway import CallPlan, CallRequest, Settlement
 from .problems import ApiProblem, invalid, register_domain_error
+from .protocols import UPSTREAM_KEY, extract_answer, extract_stream, upstream_endpoint, upstream_of
 from .routing import RouteService, no_candidate
 from .state import Resources
-from .upstream import PROTOCOL_OF_STYLE, build_target
+from .upstream import build_target
 
 AUTO = "auto"
 FUNDS_TTL_S = 1.0
@@ -70,9 +70,10 @@ class Planner:
         self.providers: dict[str, Provider] = {p.id: p for p in res.catalog.providers}
         self.names = _name_index(res)
         self._funds: dict[str, tuple[float, dict[str, frozenset[str]]]] = {}
-        self.speakers = {
-            protocol: {pid for pid, p in self.providers.items() if _protocol(p) == protocol}
-            for protocol in set(PROTOCOL_OF_STYLE.values())
+        # Per gateway endpoint, the providers that can serve it (natively or translated).
+        self.servers = {
+            endpoint: {pid for pid, p in self.providers.items() if _upstream(p, endpoint)}
+            for endpoint in ("chat.completions", "embeddings", "responses", "messages")
         }
 
     def resolve_model(self, name: str) -> tuple[str, str]:
@@ -164,7 +165,7 @@ class Planner:
         self, tenant_id: str, call: CallRequest, call_id: str, protocol: str, requested: str
     ) -> CallPlan:
         policy = self.routing.policy(tenant_id)
-        candidates = self._named(requested, protocol, policy)
+        candidates = self._named(requested, call.endpoint, policy)
         funded = fund_sources(self.res.vault, tenant_id)
         usable = _fundable(candidates, funded, policy, self.providers)
         if not usable:
@@ -185,7 +186,7 @@ class Planner:
         if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
             raise invalid("byokvault.capabilities", "must be a list of capability ids or aliases")
         policy = self.routing.policy(tenant_id, _max_price(hints.get("max_price_per_call")))
-        funds = self.routing.funds(tenant_id, self.speakers.get(protocol, set()))
+        funds = self.routing.funds(tenant_id, self.servers.get(call.endpoint, set()))
         wrapper = {"endpoint": call.endpoint, "body": call.body, "capabilities": words}
         decision = self.routing.route(wrapper, tenant_id, policy, funds)
         chosen = decision.chosen
@@ -218,17 +219,18 @@ class Planner:
             or self.res.settings.provider_base_urls.get(provider_id)
             or provider.base_url
         )
+        upstream = _upstream(provider, call.endpoint) or call.endpoint
         secret = resolution.secret.reveal() if resolution.secret is not None else None
         target = build_target(
             provider,
             model_id,
-            call.endpoint,
+            upstream,
             base_url=base_url,
             secret=secret,
             client_headers=call.client_headers,
         )
         del secret
-        return CallPlan(
+        plan = CallPlan(
             call_id=call_id,
             tenant_id=tenant_id,
             endpoint=call.endpoint,
@@ -240,9 +242,12 @@ class Planner:
             fund_source=str(resolution.fund_source),
             routed=routed,
         )
+        if upstream != call.endpoint:
+            plan.context[UPSTREAM_KEY] = upstream
+        return plan
 
-    def _named(self, requested: str, protocol: str, policy: TenantPolicy) -> list[tuple[str, str]]:
-        """(provider, model) pairs a concrete model name stands for, usable on this protocol."""
+    def _named(self, requested: str, endpoint: str, policy: TenantPolicy) -> list[tuple[str, str]]:
+        """(provider, model) pairs a concrete model name stands for, usable on this endpoint."""
         found = self.names.get(requested)
         if not found:
             raise ApiProblem(
@@ -250,7 +255,7 @@ class Planner:
                 f"model: {requested!r} is not in the catalog (GET /v1/models lists ids)",
                 errors=[{"field": "model", "message": "not in the catalog"}],
             )
-        speaking = [pair for pair in found if _protocol(self.providers[pair[0]]) == protocol]
+        speaking = [pair for pair in found if _upstream(self.providers[pair[0]], endpoint)]
         if not speaking:
             styles = sorted({str(self.providers[p].api_style) for p, _ in found})
             raise ApiProblem(
@@ -267,8 +272,8 @@ class Planner:
         return allowed
 
 
-def _protocol(provider: Provider) -> str | None:
-    return PROTOCOL_OF_STYLE.get(str(provider.api_style))
+def _upstream(provider: Provider, endpoint: str) -> str | None:
+    return upstream_endpoint(endpoint, str(provider.api_style))
 
 
 def _max_price(value: Any) -> Decimal | None:
@@ -326,20 +331,10 @@ class Settler:
     def settle_response(self, plan: CallPlan, call: CallRequest, answer: Any) -> Settlement:
         if not isinstance(answer, dict):
             raise ApiProblem("provider_error", f"provider {plan.provider_id} sent no JSON object")
-        if plan.endpoint == "embeddings":
-            extracted = extract.embeddings(answer)
-        elif plan.api_style == "anthropic":
-            extracted = extract.anthropic_messages(answer)
-        else:
-            extracted = extract.openai_chat(answer)
-        return self._record(plan, call, extracted)
+        return self._record(plan, call, extract_answer(upstream_of(plan), answer))
 
     def settle_stream(self, plan: CallPlan, call: CallRequest, events: list[Any]) -> Settlement:
-        if plan.api_style == "anthropic":
-            extracted = extract.anthropic_stream(events)
-        else:
-            extracted = extract.openai_chat_stream(events)
-        return self._record(plan, call, extracted)
+        return self._record(plan, call, extract_stream(upstream_of(plan), events))
 
     def _record(self, plan: CallPlan, call: CallRequest, extracted: Extracted) -> Settlement:
         at = datetime.now(UTC)

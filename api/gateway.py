@@ -28,13 +28,21 @@ from litestar.response import Stream
 from .auth import Principal
 from .idempotency import IdempotencyStore, StoredAnswer
 from .problems import ApiProblem, invalid, to_problem
+from .protocols import RESPONSES_TERMINAL, upstream_of
 from .state import Resources
 from .upstream import SseEvent, Target, event_json, open_stream, post_json
 
 # Client-facing protocol of each gateway endpoint.
-ENDPOINT_PROTOCOL = {"chat.completions": "openai", "embeddings": "openai", "messages": "anthropic"}
+ENDPOINT_PROTOCOL = {
+    "chat.completions": "openai",
+    "embeddings": "openai",
+    "responses": "openai",
+    "messages": "anthropic",
+}
 HINTS_KEY = "byokvault"  # body extension for routing hints, stripped before forwarding
 HEADER = "x-byokvault-"
+# Named SSE events that end a stream (besides OpenAI chat's ``data: [DONE]``).
+_TERMINAL_EVENTS = RESPONSES_TERMINAL | {"message_stop"}
 
 
 @dataclass
@@ -93,7 +101,7 @@ def parse_call(endpoint: str, raw: bytes, headers: dict[str, str]) -> CallReques
         not isinstance(body.get("max_tokens"), int) or body["max_tokens"] < 1
     ):
         raise invalid("max_tokens", "required: a positive integer")
-    if endpoint == "embeddings":
+    if endpoint in ("embeddings", "responses"):
         value = body.get("input")
         if not (isinstance(value, str) and value) and not (isinstance(value, list) and value):
             raise invalid("input", "required: a string or a non-empty list")
@@ -125,7 +133,7 @@ def forward_body(call: CallRequest, plan: CallPlan) -> bytes:
     """The body the provider gets: its own model id; OpenAI streams always report usage."""
     body = dict(call.body)
     body["model"] = plan.model_id
-    if call.stream and plan.api_style != "anthropic":
+    if call.stream and upstream_of(plan) == "chat.completions":
         options = dict(body.get("stream_options") or {})
         options["include_usage"] = True
         body["stream_options"] = options
@@ -321,7 +329,7 @@ class _StreamRelay:
                 doc = event_json(event)
                 if doc is not None:
                     self.events.append(doc)
-                if event.data == "[DONE]" or event.event == "message_stop":
+                if event.data == "[DONE]" or event.event in _TERMINAL_EVENTS:
                     # Held back until the call is billed: a client that has seen the end of
                     # the stream can rely on its billing record existing.
                     self.held.append(event.raw)

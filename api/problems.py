@@ -159,7 +159,7 @@ def to_problem(exc: BaseException) -> ApiProblem:
 
 # Paths the official SDKs call: their error parsers read an ``error`` member, so problems there
 # carry one too ({message, type, code}: OpenAI's shape, which Anthropic's SDK also reads).
-SDK_PATHS = ("/v1/chat/completions", "/v1/embeddings", "/v1/messages")
+SDK_PATHS = ("/v1/chat/completions", "/v1/embeddings", "/v1/responses", "/v1/messages")
 
 
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -171,6 +171,17 @@ class EmbeddingsRequest(msgspec.Struct):
     byokvault: RoutingHints | None = None
 
 
+class ResponsesRequest(msgspec.Struct):
+    model: ModelName
+    # A string, or a list of input items (messages, function call outputs, ...).
+    input: (
+        Annotated[str, msgspec.Meta(min_length=1)]
+        | Annotated[list[Any], msgspec.Meta(min_length=1)]
+    )
+    stream: bool = False
+    byokvault: RoutingHints | None = None
+
+
 class MessagesRequest(msgspec.Struct):
     model: ModelName
     messages: Messages

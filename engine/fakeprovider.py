@@ -539,16 +539,18 @@ async def _openai_embeddings(fake: FakeProvider, request: _Request, send: Send) 
 
 
 async def _openai_responses(fake: FakeProvider, request: _Request, send: Send) -> None:
+    """The Responses API: one ``response`` object, or its typed SSE events when streaming."""
     body = request.body or {}
     if not isinstance(body.get("model"), str):
         await _openai_bad_request(send, "model")
         return
-    raw_input = body.get("input")
-    messages = [{"role": "user", "content": raw_input}] if isinstance(raw_input, str) else raw_input
-    if not isinstance(messages, list) or not messages:
+    messages = _responses_messages(body)
+    if not messages:
         await _openai_bad_request(send, "input")
         return
-    reply = _reply_text(messages, body.get("max_output_tokens"))
+    limit = body.get("max_output_tokens")
+    reply = _reply_text(messages, limit)
+    full = _reply_text(messages, None)
     chat = _openai_usage(fake, {"model": body["model"], "messages": messages}, reply)
     usage = (request.behaviour and request.behaviour.usage) or {
         "input_tokens": chat["prompt_tokens"],
@@ -559,24 +561,108 @@ async def _openai_responses(fake: FakeProvider, request: _Request, send: Send) -
         },
         "total_tokens": chat["total_tokens"],
     }
-    content = [{"type": "output_text", "text": reply, "annotations": []}]
-    output = {
+    truncated = reply != full  # cut by max_output_tokens: the response is "incomplete"
+    response = _response_object(body, "in_progress")
+    items: list[Json] = []
+    if _is_reasoning(body["model"]):
+        items.append({"type": "reasoning", "id": _new_id("rs_"), "summary": []})
+    message = {
         "type": "message",
         "id": _new_id("msg_"),
-        "status": "completed",
+        "status": "incomplete" if truncated else "completed",
         "role": "assistant",
-        "content": content,
+        "content": [{"type": "output_text", "text": reply, "annotations": [], "logprobs": []}],
     }
-    payload = {
+    items.append(message)
+    final = {
+        **response,
+        "status": "incomplete" if truncated else "completed",
+        "incomplete_details": {"reason": "max_output_tokens"} if truncated else None,
+        "output": items,
+        "usage": usage,
+    }
+    if not body.get("stream"):
+        await _send_json(send, 200, final, {"x-request-id": _new_id("req_")})
+        return
+    await _send_sse(send, _responses_events(response, final, items), request.behaviour)
+
+
+def _responses_messages(body: Json) -> list[Any]:
+    """``instructions`` and ``input`` (a string, or a list of message items) as chat messages."""
+    raw = body.get("input")
+    if isinstance(raw, str) and raw:
+        messages: list[Any] = [{"role": "user", "content": raw}]
+    elif isinstance(raw, list) and raw and all(isinstance(item, dict) for item in raw):
+        messages = list(raw)
+    else:
+        return []
+    if isinstance(body.get("instructions"), str):
+        messages.insert(0, {"role": "developer", "content": body["instructions"]})
+    return messages
+
+
+def _response_object(body: Json, status: str) -> Json:
+    """A ``response`` object as OpenAI returns it, before any output."""
+    return {
         "id": _new_id("resp_"),
         "object": "response",
         "created_at": int(time.time()),
-        "status": "completed",
+        "status": status,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": body.get("instructions"),
+        "max_output_tokens": body.get("max_output_tokens"),
         "model": body["model"],
-        "output": [output],
-        "usage": usage,
+        "output": [],
+        "parallel_tool_calls": True,
+        "previous_response_id": body.get("previous_response_id"),
+        "reasoning": {"effort": None, "summary": None},
+        "service_tier": "default",
+        "store": body.get("store", True),
+        "temperature": body.get("temperature", 1.0),
+        "text": {"format": {"type": "text"}},
+        "tool_choice": body.get("tool_choice", "auto"),
+        "tools": body.get("tools", []),
+        "top_p": body.get("top_p", 1.0),
+        "truncation": "disabled",
+        "usage": None,
+        "user": None,
+        "metadata": body.get("metadata") or {},
     }
-    await _send_json(send, 200, payload)
+
+
+def _responses_events(
+    response: Json, final: Json, items: list[Json]
+) -> list[tuple[str | None, Json | str]]:
+    """The typed event sequence of a streamed response; the last one carries the usage."""
+    events: list[tuple[str | None, Json | str]] = []
+
+    def emit(kind: str, **fields: Any) -> None:
+        events.append((kind, {"type": kind, "sequence_number": len(events), **fields}))
+
+    emit("response.created", response=response)
+    emit("response.in_progress", response=response)
+    for index, item in enumerate(items):
+        if item["type"] != "message":
+            emit("response.output_item.added", output_index=index, item=item)
+            emit("response.output_item.done", output_index=index, item=item)
+            continue
+        part = item["content"][0]
+        where = {"item_id": item["id"], "output_index": index, "content_index": 0}
+        emit(
+            "response.output_item.added",
+            output_index=index,
+            item={**item, "status": "in_progress", "content": []},
+        )
+        emit("response.content_part.added", **where, part={**part, "text": ""})
+        for i, word in enumerate(part["text"].split(" ")):
+            delta = (" " if i else "") + word
+            emit("response.output_text.delta", **where, delta=delta, logprobs=[])
+        emit("response.output_text.done", **where, text=part["text"], logprobs=[])
+        emit("response.content_part.done", **where, part=part)
+        emit("response.output_item.done", output_index=index, item=item)
+    emit(f"response.{final['status']}", response=final)
+    return events
 
 
 # -- Anthropic -------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from litestar.params import JSONBody
 
 from ..auth import Principal, provide_principal
 from ..gateway import Gateway
-from ..schemas import ChatCompletionRequest, EmbeddingsRequest, MessagesRequest
+from ..schemas import ChatCompletionRequest, EmbeddingsRequest, MessagesRequest, ResponsesRequest
 
 GATEWAY = {"dependencies": {"principal": Provide(provide_principal)}, "tags": ["gateway"]}
 
@@ -62,4 +62,14 @@ async def messages(
     return await _call(request, principal, "messages")
 
 
-GATEWAY_HANDLERS = [chat_completions, embeddings, messages]
+@post("/v1/responses", operation_id="responses", status_code=200, **GATEWAY)
+async def responses(
+    request: Request[Any, Any, Any],
+    principal: NamedDependency[Principal],
+    data: JSONBody[ResponsesRequest],
+) -> Any:
+    """OpenAI Responses, streaming included (billed from the final ``response.completed``)."""
+    return await _call(request, principal, "responses")
+
+
+GATEWAY_HANDLERS = [chat_completions, embeddings, responses, messages]
