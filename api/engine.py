@@ -28,11 +28,13 @@ from byokvault.engine.pricing.usage import UsageError
 from byokvault.engine.routing.policy import TenantPolicy
 from byokvault.engine.vault.resolve import fund_sources
 
+from . import translate
 from .gateway import CallPlan, CallRequest, Settlement
 from .problems import ApiProblem, invalid, register_domain_error
 from .protocols import UPSTREAM_KEY, extract_answer, extract_stream, upstream_endpoint, upstream_of
 from .routing import RouteService, no_candidate
 from .state import Resources
+from .translate import Untranslatable
 from .upstream import build_target
 
 AUTO = "auto"
@@ -69,6 +71,9 @@ class Planner:
         self.routing = routing
         self.providers: dict[str, Provider] = {p.id: p for p in res.catalog.providers}
         self.names = _name_index(res)
+        self.max_output = {
+            (p.id, m.id): m.limits.max_output_tokens for p, m in res.catalog.models() if m.limits
+        }
         self._funds: dict[str, tuple[float, dict[str, frozenset[str]]]] = {}
         # Per gateway endpoint, the providers that can serve it (natively or translated).
         self.servers = {
@@ -175,12 +180,15 @@ class Planner:
                 f"no usable credential for {provider_id}: add a key with POST /v1/credentials",
                 provider_id=provider_id,
             )
-        provider_id, model_id = usable[0]
+        servable, refused = self._servable(call, usable)
+        if not servable:
+            raise _untranslatable(f"model: {requested!r}", refused)
+        provider_id, model_id = servable[0]
         return self._plan_for(tenant_id, call, call_id, provider_id, model_id, policy, False)
 
     def _routed(self, tenant_id: str, call: CallRequest, call_id: str, protocol: str) -> CallPlan:
         """``model: auto``: the cheapest model that can serve the request, among providers that
-        speak this endpoint's protocol (no cross-protocol translation)."""
+        speak this endpoint's protocol or one it translates to faithfully."""
         hints = call.hints
         words = hints.get("capabilities", [])
         if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
@@ -189,12 +197,34 @@ class Planner:
         funds = self.routing.funds(tenant_id, self.servers.get(call.endpoint, set()))
         wrapper = {"endpoint": call.endpoint, "body": call.body, "capabilities": words}
         decision = self.routing.route(wrapper, tenant_id, policy, funds)
-        chosen = decision.chosen
-        if chosen is None:
-            raise no_candidate(decision)
-        return self._plan_for(
-            tenant_id, call, call_id, chosen.provider_id, chosen.model_id, policy, True
-        )
+        ranked = [(c.provider_id, c.model_id) for c in decision.candidates]
+        servable, refused = self._servable(call, ranked)
+        if not servable:
+            problem = no_candidate(decision)
+            if refused:
+                raise _untranslatable("model: 'auto'", refused, problem)
+            raise problem
+        provider_id, model_id = servable[0]
+        return self._plan_for(tenant_id, call, call_id, provider_id, model_id, policy, True)
+
+    def _servable(
+        self, call: CallRequest, candidates: list[tuple[str, str]]
+    ) -> tuple[list[tuple[str, str]], dict[str, Untranslatable]]:
+        """The candidates whose provider takes this request as it is or faithfully translated;
+        the others by ``provider/model`` with why the request cannot be translated for them."""
+        verdicts: dict[str, Untranslatable | None] = {}
+        kept: list[tuple[str, str]] = []
+        refused: dict[str, Untranslatable] = {}
+        for provider_id, model_id in candidates:
+            upstream = _upstream(self.providers[provider_id], call.endpoint)
+            if upstream is not None and upstream != call.endpoint and upstream not in verdicts:
+                verdicts[upstream] = translate.check(call.endpoint, upstream, call.body)
+            problem = verdicts.get(upstream) if upstream else None
+            if problem is None:
+                kept.append((provider_id, model_id))
+            else:
+                refused[f"{provider_id}/{model_id}"] = problem
+        return kept, refused
 
     def _plan_for(
         self,
@@ -220,6 +250,7 @@ class Planner:
             or provider.base_url
         )
         upstream = _upstream(provider, call.endpoint) or call.endpoint
+        translated = self._translated_body(call, upstream, provider, model_id)
         secret = resolution.secret.reveal() if resolution.secret is not None else None
         target = build_target(
             provider,
@@ -242,9 +273,27 @@ class Planner:
             fund_source=str(resolution.fund_source),
             routed=routed,
         )
-        if upstream != call.endpoint:
+        if translated is not None:
             plan.context[UPSTREAM_KEY] = upstream
+            plan.context[translate.TRANSLATED_BODY] = translated
         return plan
+
+    def _translated_body(
+        self, call: CallRequest, upstream: str, provider: Provider, model_id: str
+    ) -> dict[str, Any] | None:
+        """The request in the provider's protocol; None when it speaks the client's."""
+        if upstream == call.endpoint:
+            return None
+        try:
+            return translate.translate_request(
+                call.endpoint,
+                upstream,
+                call.body,
+                api_style=str(provider.api_style),
+                max_output_tokens=self.max_output.get((provider.id, model_id)),
+            )
+        except translate.Untranslatable as exc:
+            raise _untranslatable(f"{provider.id}/{model_id}", {provider.id: exc}) from None
 
     def _named(self, requested: str, endpoint: str, policy: TenantPolicy) -> list[tuple[str, str]]:
         """(provider, model) pairs a concrete model name stands for, usable on this endpoint."""
@@ -270,6 +319,22 @@ class Planner:
                 "policy_denied", f"the tenant's policy does not allow {speaking[0][0]}"
             )
         return allowed
+
+
+def _untranslatable(
+    what: str, refused: dict[str, Untranslatable], problem: ApiProblem | None = None
+) -> ApiProblem:
+    """``no_candidate``, naming the request features no candidate's protocol can carry."""
+    reasons: dict[str, int] = {}
+    for exc in refused.values():
+        reasons[exc.reason] = reasons.get(exc.reason, 0) + 1
+    first = next(iter(refused.values()))
+    detail = f"{what}: the request cannot be translated faithfully to its provider's API ({first})"
+    if problem is None:
+        return ApiProblem("no_candidate", detail, exclusion_reasons=reasons)
+    problem.detail += f"; {detail}"
+    problem.extra["exclusion_reasons"] = {**problem.extra.get("exclusion_reasons", {}), **reasons}
+    return problem
 
 
 def _upstream(provider: Provider, endpoint: str) -> str | None:
@@ -334,6 +399,8 @@ class Settler:
         return self._record(plan, call, extract_answer(upstream_of(plan), answer))
 
     def settle_stream(self, plan: CallPlan, call: CallRequest, events: list[Any]) -> Settlement:
+        # A translated stream is billed from the provider's own events, not the client's.
+        events = plan.context.get(translate.NATIVE_EVENTS, events)
         return self._record(plan, call, extract_stream(upstream_of(plan), events))
 
     def _record(self, plan: CallPlan, call: CallRequest, extracted: Extracted) -> Settlement:

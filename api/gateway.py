@@ -30,6 +30,7 @@ from .idempotency import IdempotencyStore, StoredAnswer
 from .problems import ApiProblem, invalid, to_problem
 from .protocols import RESPONSES_TERMINAL, upstream_of
 from .state import Resources
+from .translate import TRANSLATED_BODY, client_answer, client_stream
 from .upstream import SseEvent, Target, event_json, open_stream, post_json
 
 # Client-facing protocol of each gateway endpoint.
@@ -130,8 +131,9 @@ def parse_call(endpoint: str, raw: bytes, headers: dict[str, str]) -> CallReques
 
 
 def forward_body(call: CallRequest, plan: CallPlan) -> bytes:
-    """The body the provider gets: its own model id; OpenAI streams always report usage."""
-    body = dict(call.body)
+    """The body the provider gets (translated to its protocol if need be): its own model id;
+    OpenAI streams always report usage."""
+    body = dict(plan.context.get(TRANSLATED_BODY) or call.body)
     body["model"] = plan.model_id
     if call.stream and upstream_of(plan) == "chat.completions":
         options = dict(body.get("stream_options") or {})
@@ -217,6 +219,7 @@ class Gateway:
             raise ApiProblem(
                 "provider_error", f"provider {plan.provider_id} answered with invalid JSON"
             ) from None
+        relayed = client_answer(plan, answer, content)  # translated before anything is billed
         settled = time.perf_counter()
         settlement: Settlement = await to_thread.run_sync(
             self.settler.settle_response, plan, call, answer
@@ -225,9 +228,9 @@ class Gateway:
         self._observe(plan, overhead_s, time.perf_counter() - settled)
         headers = _headers(plan, settlement, overhead_s)
         if entry is not None:
-            entry.answer = StoredAnswer(status, headers, [content], "application/json", time.time())
+            entry.answer = StoredAnswer(status, headers, [relayed], "application/json", time.time())
         response = Response(
-            content, status_code=status, media_type="application/json", headers=headers
+            relayed, status_code=status, media_type="application/json", headers=headers
         )
         return response, None
 
@@ -241,6 +244,7 @@ class Gateway:
             await self._provider_failed(plan, problem)
             raise
         overhead_s = sent - started
+        upstream = client_stream(call, plan, upstream)
         relay = _StreamRelay(self, call, plan, upstream, entry, overhead_s)
         relay.start()
         headers = _headers(plan, None, overhead_s)
@@ -380,7 +384,7 @@ class _StreamRelay:
 
     def _error_event(self, problem: ApiProblem) -> bytes:
         body = problem.body()
-        if self.plan.api_style == "anthropic":
+        if self.call.endpoint == "messages":  # the client's protocol, whoever the provider is
             error = {"type": "error", "error": {"type": "api_error", "message": problem.detail}}
             return b"event: error\ndata: " + msgspec.json.encode(error) + b"\n\n"
         error = {"error": {"message": problem.detail, "type": body["code"], "code": body["code"]}}
@@ -401,6 +405,8 @@ def _headers(plan: CallPlan, settlement: Settlement | None, overhead_s: float) -
         HEADER + "fund-source": plan.fund_source,
         HEADER + "overhead-ms": f"{overhead_s * 1000:.3f}",
     }
+    if upstream_of(plan) != plan.endpoint:
+        headers[HEADER + "translated"] = f"{plan.endpoint}->{upstream_of(plan)}"
     if settlement is not None:
         headers[HEADER + "record-id"] = settlement.record_id
         headers[HEADER + "cost"] = str(settlement.cost)

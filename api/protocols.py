@@ -25,7 +25,7 @@ NATIVE: dict[str, frozenset[str]] = {
     "anthropic": frozenset({"messages"}),
 }
 # client endpoint -> the upstream endpoint it can be translated to (see api.translate).
-TRANSLATABLE: dict[str, str] = {}
+TRANSLATABLE: dict[str, str] = {"messages": "chat.completions", "chat.completions": "messages"}
 # Streamed Responses API events that end a response (each carries the final ``response``).
 RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 UPSTREAM_KEY = "upstream_endpoint"  # CallPlan.context key, set when the call is translated

@@ -396,8 +396,32 @@ def _reply_text(messages: list[Any], max_tokens: Any) -> str:
 
 def _flatten(content: Any) -> str:
     if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return " ".join(
+            _flatten(p["content"]) if p.get("type") == "tool_result" else p.get("text", "")
+            for p in content
+            if isinstance(p, dict)
+        )
     return str(content or "")
+
+
+def _tool_call(body: Json, style: str) -> tuple[str, Json] | None:
+    """Tools are called on request: a last user text ``use NAME rest`` calls tool NAME with
+    ``{"query": "rest"}`` (deterministic, like the echo)."""
+    choice = body.get("tool_choice")
+    if not body.get("tools") or choice in ("none", {"type": "none"}):
+        return None
+    names = [
+        (tool.get("function") or {}).get("name") if style == "openai" else tool.get("name")
+        for tool in body["tools"]
+        if isinstance(tool, dict)
+    ]
+    last = (body.get("messages") or [{}])[-1]
+    if not isinstance(last, dict) or last.get("role") != "user":
+        return None
+    words = _flatten(last.get("content")).split()
+    if len(words) >= 2 and words[0] == "use" and words[1] in names:
+        return words[1], {"query": " ".join(words[2:])}
+    return None
 
 
 def _is_reasoning(model: str) -> bool:
@@ -430,6 +454,55 @@ def _openai_usage(fake: FakeProvider, body: Json, reply: str) -> Json:
             "rejected_prediction_tokens": 0,
         },
     }
+
+
+_OPENAI_ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
+_OPENAI_PARTS = {"text", "image_url", "input_audio", "file", "refusal"}
+_ANTHROPIC_BLOCKS = {"text", "image", "document", "tool_use", "tool_result", "thinking"}
+
+
+def _openai_invalid_messages(messages: list[Any]) -> str | None:
+    """What OpenAI would refuse in ``messages`` (the param path), as it checks: roles, part
+    types, and every tool call answered by a tool message right after it."""
+    pending: set[str] = set()
+    for i, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role not in _OPENAI_ROLES:
+            return f"messages[{i}].role"
+        if pending and role != "tool":
+            return f"messages[{i}]: tool_call_ids without a tool message"
+        if role == "tool":
+            if message.get("tool_call_id") not in pending:
+                return f"messages[{i}].tool_call_id"
+            pending.discard(message["tool_call_id"])
+        content = message.get("content")
+        if isinstance(content, list) and any(
+            not isinstance(p, dict) or p.get("type") not in _OPENAI_PARTS for p in content
+        ):
+            return f"messages[{i}].content"
+        for call in message.get("tool_calls") or []:
+            pending.add(call.get("id"))
+    return None
+
+
+def _anthropic_invalid_messages(messages: list[Any]) -> str | None:
+    """What Anthropic would refuse: roles, block types, a tool_result without its tool_use."""
+    used: set[str] = set()
+    for i, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role not in ("user", "assistant"):
+            return f"messages.{i}.role: Input should be 'user' or 'assistant'"
+        content = message.get("content")
+        blocks = content if isinstance(content, list) else []
+        for block in blocks:
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind not in _ANTHROPIC_BLOCKS:
+                return f"messages.{i}.content: unknown block type {kind!r}"
+            if kind == "tool_use":
+                used.add(block.get("id"))
+            if kind == "tool_result" and block.get("tool_use_id") not in used:
+                return f"messages.{i}.content: tool_result without a matching tool_use"
+    return None
 
 
 def _check_chat_body(body: Json | None) -> str | None:
@@ -468,13 +541,30 @@ async def _openai_chat(fake: FakeProvider, request: _Request, send: Send) -> Non
         await _openai_bad_request(send, missing)
         return
     assert body is not None
+    problem = _openai_invalid_messages(body["messages"])
+    if problem:
+        await _openai_bad_request(send, problem)
+        return
     reply = _reply_text(body["messages"], body.get("max_completion_tokens", body.get("max_tokens")))
+    called = _tool_call(body, "openai")
+    tool_calls = None
+    if called:
+        arguments = json.dumps(called[1])
+        function = {"name": called[0], "arguments": arguments}
+        tool_calls = [{"id": _new_id("call_"), "type": "function", "function": function}]
+        reply = ""
     usage = (request.behaviour and request.behaviour.usage) or _openai_usage(fake, body, reply)
+    if called:  # the call's arguments are output tokens too
+        usage = {**usage, "completion_tokens": usage["completion_tokens"] + len(called[1]) + 1}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    finish = "tool_calls" if called else "stop"
     base = {"id": _new_id("chatcmpl-"), "created": int(time.time()), "model": body["model"]}
     headers = {"x-request-id": _new_id("req_"), "openai-processing-ms": "1"}
     if not body.get("stream"):
-        message = {"role": "assistant", "content": reply, "refusal": None}
-        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+        message = {"role": "assistant", "content": reply or None, "refusal": None}
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
         payload = {
             **base,
             "object": "chat.completion",
@@ -494,9 +584,23 @@ async def _openai_chat(fake: FakeProvider, request: _Request, send: Send) -> Non
         return None, {**chunk, "choices": [choice], **extra}
 
     events = [frame({"role": "assistant", "content": "", "refusal": None}, None)]
-    words = reply.split(" ")
-    events += [frame({"content": (" " if i else "") + w}, None) for i, w in enumerate(words)]
-    events.append(frame({}, "stop"))
+    if tool_calls:
+        (call,) = tool_calls
+        arguments = call["function"]["arguments"]
+        first = {
+            **call,
+            "index": 0,
+            "function": {"name": call["function"]["name"], "arguments": ""},
+        }
+        events.append(frame({"tool_calls": [first]}, None))
+        for piece in (arguments[: len(arguments) // 2], arguments[len(arguments) // 2 :]):
+            events.append(
+                frame({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, None)
+            )
+    else:
+        words = reply.split(" ")
+        events += [frame({"content": (" " if i else "") + w}, None) for i, w in enumerate(words)]
+    events.append(frame({}, finish))
     if include_usage:
         events.append((None, {**chunk, "choices": [], "usage": usage}))
     events.append((None, "[DONE]"))
@@ -727,15 +831,26 @@ async def _anthropic_messages(fake: FakeProvider, request: _Request, send: Send)
         await _send_json(send, 400, {"type": "error", "error": error})
         return
     assert body is not None
+    problem = _anthropic_invalid_messages(body["messages"])
+    if problem:
+        error = {"type": "invalid_request_error", "message": problem}
+        await _send_json(send, 400, {"type": "error", "error": error})
+        return
     reply = _reply_text(body["messages"], body["max_tokens"])
+    called = _tool_call(body, "anthropic")
+    content: list[Json] = [{"type": "text", "text": reply}]
+    if called:
+        tool_use = {"type": "tool_use", "id": _new_id("toolu_"), "name": called[0]}
+        content = [{**tool_use, "input": called[1]}]
+        reply = " ".join(["x"] * (len(called[1]) + 1))  # output tokens of the call
     usage = (request.behaviour and request.behaviour.usage) or _anthropic_usage(fake, body, reply)
     message = {
         "id": _new_id("msg_"),
         "type": "message",
         "role": "assistant",
         "model": body["model"],
-        "content": [{"type": "text", "text": reply}],
-        "stop_reason": "end_turn",
+        "content": content,
+        "stop_reason": "tool_use" if called else "end_turn",
         "stop_sequence": None,
         "usage": usage,
     }
@@ -744,14 +859,23 @@ async def _anthropic_messages(fake: FakeProvider, request: _Request, send: Send)
         return
     start_usage = {**usage, "output_tokens": 1}
     start = {**message, "content": [], "stop_reason": None, "usage": start_usage}
+    block = {**content[0], "input": {}} if called else {"type": "text", "text": ""}
     events: list[tuple[str | None, Json | str]] = [
         ("message_start", {"type": "message_start", "message": start}),
         ("content_block_start", {"type": "content_block_start", "index": 0,
-                                 "content_block": {"type": "text", "text": ""}}),
+                                 "content_block": block}),
         ("ping", {"type": "ping"}),
     ]  # fmt: skip
-    for i, word in enumerate(reply.split(" ")):
-        delta = {"type": "text_delta", "text": (" " if i else "") + word}
+    if called:
+        arguments = json.dumps(called[1])
+        pieces = [arguments[: len(arguments) // 2], arguments[len(arguments) // 2 :]]
+        deltas: list[Json] = [{"type": "input_json_delta", "partial_json": p} for p in pieces]
+    else:
+        words = reply.split(" ")
+        deltas = [
+            {"type": "text_delta", "text": (" " if i else "") + w} for i, w in enumerate(words)
+        ]
+    for delta in deltas:
         events.append(
             ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
         )
@@ -761,7 +885,8 @@ async def _anthropic_messages(fake: FakeProvider, request: _Request, send: Send)
     events += [
         ("content_block_stop", {"type": "content_block_stop", "index": 0}),
         ("message_delta", {"type": "message_delta",
-                           "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                           "delta": {"stop_reason": message["stop_reason"],
+                                     "stop_sequence": None},
                            "usage": final_usage}),
         ("message_stop", {"type": "message_stop"}),
     ]  # fmt: skip
