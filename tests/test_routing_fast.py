@@ -139,6 +139,11 @@ def test_fast_path_equals_sql(routers, req, policy, fund, at) -> None:
     assert fast.route(req, funds=fund, at=at, policy=policy) == expected
     # and again, from the memoized decision
     assert fast.route(req, funds=fund, at=at, policy=policy) == expected
+    # the best k alone are the SQL's first k; exclusions only when nothing is routable
+    for top in (1, 2, 5):
+        best = fast.route(req, funds=fund, at=at, policy=policy, top=top)
+        assert best.candidates == expected.candidates[:top]
+        assert best.exclusions == (() if expected.candidates else expected.exclusions)
 
 
 def test_time_key_separates_price_changes(routers) -> None:

@@ -174,3 +174,53 @@ def test_local_endpoints_are_routable(full) -> None:
         # and without the endpoint the same model is not routable
         none = router.route_sql(req, funds=FundSources(), at=AT, policy=POLICY)
         assert (provider.id, model.id) not in {(c.provider_id, c.model_id) for c in none.candidates}
+
+
+def catalog_thresholds(router: Router) -> list[int]:
+    rows = router.con.execute(
+        "SELECT DISTINCT long_context_threshold FROM prices "
+        "WHERE long_context_threshold IS NOT NULL ORDER BY 1"
+    ).fetchall()
+    return [t for (t,) in rows]
+
+
+@st.composite
+def token_shapes(draw, thresholds: list[int]) -> Requirements:
+    """Chat-like requirements with token counts anywhere, and right at the catalog's cliffs."""
+    caps = draw(st.frozensets(st.sampled_from(COMMON_CAPS), max_size=2))
+    at_cliff = st.sampled_from(thresholds).flatmap(lambda t: st.sampled_from([t - 1, t, t + 1]))
+    tin = draw(st.one_of(st.integers(1, 1_200_000), at_cliff))
+    tout = draw(st.one_of(st.none(), st.integers(1, 70_000)))
+    usage = (("input_tokens", tin), ("output_tokens", tout or 1024))
+    return Requirements(caps, tin, tout, draw(st.integers(0, 2)), usage)
+
+
+COMMON_CAPS = [
+    "text.chat",
+    "vision.single_image",
+    "tools.function_calling",
+    "structured_output.json_schema",
+    "reasoning.extended_thinking",
+]
+
+
+@settings(SETTINGS, max_examples=6)
+@given(data=st.data())
+def test_fast_path_equals_sql_on_the_full_catalog(full, data) -> None:
+    """Random token counts over every committed model: the fast path's full decision is the
+    SQL's (ranked candidates, exact costs and line items, exclusion reasons), and its best k
+    are the SQL's first k; under a price cap and local-first too."""
+    router, fast, funds = full
+    req = data.draw(token_shapes(catalog_thresholds(router)))
+    policy = data.draw(
+        st.builds(
+            TenantPolicy,
+            local_first=st.booleans(),
+            max_price_per_call=st.one_of(st.none(), st.decimals("0", "0.2", places=9)),
+        )
+    )
+    expected = router.route_sql(req, funds=funds, at=AT, policy=policy)
+    assert fast.route(req, funds=funds, at=AT, policy=policy) == expected
+    for top in (1, 3):
+        best = fast.route(req, funds=funds, at=AT, policy=policy, top=top)
+        assert best.candidates == expected.candidates[:top]

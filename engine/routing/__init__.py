@@ -61,6 +61,8 @@ def route(
     fund_sources: FundSources | None = None,
     at: datetime | None = None,
     router: FastRouter | None = None,
+    top: int | None = None,
 ) -> RouteDecision:
-    """Ranked candidates (cost breakdown, fund source) and exclusions (reason codes)."""
-    return (router or default_router()).route(request, tenant, fund_sources, at)
+    """Ranked candidates (cost breakdown, fund source) and exclusions (reason codes); with
+    ``top``, only the best ``top`` candidates (and the exclusions only if none remains)."""
+    return (router or default_router()).route(request, tenant, fund_sources, at, top=top)

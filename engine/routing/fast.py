@@ -3,24 +3,36 @@
 A route decision depends on the request only through (a) the required capabilities, the usage
 keys and the price context, (b) the token / image counts checked against limits and
 multiplied by rates, and (c) the decision time, only through which price rows and lifecycle
-dates are in force. So:
+dates are in force (:meth:`FastRouter.time_key`). Three layers of memory, each cheaper to fill:
 
-* A **plan** is evaluated by ``sql/routing/route.sql`` itself, once per (capabilities, usage
-  keys, price context, policy, fund sources, time interval): it is the SQL's answer for a unit
-  usage (quantity 1 of each key) with no limits to check, which yields each model's static
-  reasons and, for each model still eligible, the pricing twin's line items per unit. The twin's
-  line amounts are exact decimals linear in the quantity (``unit_price × quantity / per``, no
-  rounding), so ``quantity × unit amount`` here equals the twin's amount exactly. The only
-  quantity-dependent row choice, the long-context cliff, is covered by evaluating the plan at
-  one representative input-token count per threshold (the smallest count crossing it) and
-  picking, per model, the evaluation whose crossed thresholds equal the request's.
-* Per request, the limits (context, output, images), the cost, ``max_price_per_call`` and the
-  ranking are computed here in Python over the plan: integer arithmetic, no SQL.
-* Decisions are memoized per exact request shape (requirements + policy + fund sources + time
-  interval): a repeated shape is a dictionary lookup.
+* **Per catalog version** (``ModelTable``, one query, ``sql/routing/models.sql``): every model's
+  limits, lifecycle dates, provider and capability set, as numpy columns in route.sql's
+  tie-break order (provider_id, model_id).
+* **Per (usage keys, price context, time interval)** (``RateCard``, one query,
+  ``sql/routing/rates.sql``): every model priced by the pricing twin at a unit usage, once per
+  long-context tier. The twin's line amounts are exact decimals linear in the quantity
+  (``unit_price × quantity / per``), so a request's line is ``quantity × unit amount`` exactly;
+  the tier is the only quantity-dependent row choice, and the tier a request falls in is the
+  model's largest tier start ("rep") not above its input tokens. The global tier starts cut
+  the input-token axis into segments where every model's tier is fixed: per segment each
+  model's cost is linear in the quantities, ``rates @ q``.
+* **Per (capabilities, policy, fund sources)** (``Plan``, in memory, no SQL): capability
+  bitsets, lifecycle, provider policy and fund sources as vector masks; the models passing
+  them ("statically eligible") with their limits and per-segment rate matrices.
 
-``tests/test_routing_fast.py`` checks that ``FastRouter.route`` equals ``Router.route_sql`` on
-many random requests.
+Per request, the limits, the cost (float, vectorized), the price cap and the ranking run over
+the plan's arrays. Floats only *select*: costs are sums of non-negative terms, so a float cost
+is within ~1e-15 (relative) of the exact one, and every model within ``BAND`` of the k-th
+cheapest float is confirmed with exact ``Decimal`` arithmetic; the returned costs, line items,
+ties (broken by provider_id, model_id) and the price cap are exact.
+
+``route(..., top=k)`` returns the best ``k`` candidates only (the gateway needs the first); a
+full decision (every candidate and every exclusion, as the SQL returns) is O(models) in
+Python and built only when asked for, or when no candidate remains (the exclusions then say
+why). Decisions are memoized per exact request shape.
+
+``tests/test_routing_fast.py`` checks that ``FastRouter.route`` equals ``Router.route_sql`` (and
+its first ``k`` candidates) on random requests, also over the full committed catalog.
 """
 
 from __future__ import annotations
@@ -28,17 +40,25 @@ from __future__ import annotations
 import bisect
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from decimal import Context, Decimal, Inexact
 from typing import Any
 
+import numpy as np
+
+from ..paths import sql_text
 from .decision import Candidate, Exclusion, FundSources, LineItem, RouteDecision
 from .policy import TenantPolicy
 from .requirements import Requirements
 from .route import Router
 
 EXACT = Context(prec=120, traps=[Inexact])  # money here is never rounded; inexact raises
+NO_LIMIT = np.iinfo(np.int64).max  # a limit the catalog does not state is not checked
+# Float costs are within ~(keys + 2) × 2⁻⁵³ of the exact ones (non-negative terms): anything
+# within this relative band of a boundary is settled exactly.
+BAND = 1e-9
+FUND_NAMES = ("", "byok", "platform", "local")  # index 0: no usable fund source
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,78 +71,181 @@ class UnitLine:
     unit_amount: Decimal  # the twin's line amount divided by the probe's quantity
 
 
-@dataclass(frozen=True, slots=True)
-class PlanModel:
-    provider_id: str
-    model_id: str
-    provider_kind: str
-    fund_source: str | None
-    missing: tuple[str, ...]  # missing_capability:* reasons (listed before size reasons)
-    static: tuple[str, ...]  # lifecycle / policy / credential reasons (after size reasons)
-    context_window: int | None
-    max_output_tokens: int | None
-    max_images: int | None
-    thresholds: tuple[tuple[int, bool], ...]
-    # per representative input-token count: unpriced reasons, or the unit line items; None
-    # where the SQL did not price it (the context is too small for every count of that tier,
-    # which the size check here excludes first)
-    priced: dict[int, tuple[str, ...] | tuple[UnitLine, ...] | None]
-    # the exclusion when capability / lifecycle / policy / credential reasons apply, built once
-    # per plan and reused whenever the request adds no size reason
-    excluded: Exclusion | None
+Priced = tuple[UnitLine, ...] | tuple[str, ...]  # unit lines, or the price-problem reasons
 
 
-@dataclass(frozen=True, slots=True)
+def _limit(value: int | None) -> int:
+    return NO_LIMIT if value is None else value
+
+
+def _ordinal(day: Any) -> int:
+    return NO_LIMIT if day is None else day.toordinal()
+
+
+class ModelTable:
+    """Every model of the catalog version, in route.sql's tie-break order, as columns."""
+
+    def __init__(self, rows: list[tuple]) -> None:
+        self.ids: list[tuple[str, str]] = [(r[0], r[1]) for r in rows]
+        self.kinds: list[str] = [r[2] for r in rows]
+        self.index = {key: i for i, key in enumerate(self.ids)}
+        self.providers = sorted({p for p, _ in self.ids})
+        kind_of = dict(zip((p for p, _ in self.ids), self.kinds, strict=True))
+        self.provider_kinds = [kind_of[p] for p in self.providers]
+        number = {p: i for i, p in enumerate(self.providers)}
+        self.provider_of = np.array([number[p] for p, _ in self.ids], dtype=np.int64)
+        self.local = np.array([k == "local" for k in self.kinds], dtype=bool)
+        self.context = np.array([_limit(r[3]) for r in rows], dtype=np.int64)
+        self.output = np.array([_limit(r[4]) for r in rows], dtype=np.int64)
+        self.images = np.array([_limit(r[5]) for r in rows], dtype=np.int64)
+        self.deprecated = np.array([_ordinal(r[6]) for r in rows], dtype=np.int64)
+        self.retired = np.array([_ordinal(r[7]) for r in rows], dtype=np.int64)
+        members: dict[str, list[int]] = {}
+        for i, r in enumerate(rows):
+            for cap in r[8]:
+                members.setdefault(cap, []).append(i)
+        self.has: dict[str, np.ndarray] = {}
+        for cap, where in members.items():
+            mask = np.zeros(len(rows), dtype=bool)
+            mask[where] = True
+            self.has[cap] = mask
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def lacking(self, capability: str) -> np.ndarray:
+        have = self.has.get(capability)
+        return np.ones(len(self), dtype=bool) if have is None else ~have
+
+
+@dataclass(frozen=True)
+class RateCard:
+    """Every model priced at a unit usage, per tier; see the module docstring."""
+
+    keys: tuple[str, ...]  # the cost columns: the request's usage keys, then "requests"
+    starts: list[int]  # segment starts on the input-token axis (starts[0] == 0)
+    segment_rows: np.ndarray  # (segments, models): each model's row in each segment
+    rates: np.ndarray  # (rows, keys) float unit amounts, for selection only
+    priced: np.ndarray  # (rows,) the row prices fully
+    lines: list[Priced]  # (rows,) exact unit lines, or the price-problem reasons
+
+    @classmethod
+    def build(cls, table: ModelTable, keys: tuple[str, ...], rows: list[tuple]) -> RateCard:
+        column = {k: c for c, k in enumerate(keys)}
+        rates = np.zeros((len(rows), len(keys)), dtype=np.float64)
+        priced = np.zeros(len(rows), dtype=bool)
+        lines: list[Priced] = []
+        own: list[list[tuple[int, int]]] = [[] for _ in range(len(table))]  # (rep, row)
+        for r, (p, m, rep, problem, items) in enumerate(rows):
+            own[table.index[(p, m)]].append((rep, r))
+            if problem is not None:
+                lines.append((problem,))
+                continue
+            unit = tuple(_unit_line(i) for i in items)
+            for u in unit:
+                rates[r, column[u.usage_key]] += float(u.unit_amount)
+            priced[r] = True
+            lines.append(unit)
+        starts = sorted({rep for reps in own for rep, _ in reps})
+        first = np.array([reps[0][1] for reps in own], dtype=np.int64)  # rep 0 sorts first
+        segment_rows = np.tile(first, (len(starts), 1))
+        for i, reps in enumerate(own):
+            if len(reps) > 1:
+                for s, start in enumerate(starts):
+                    segment_rows[s, i] = max((rep, row) for rep, row in reps if rep <= start)[1]
+        return cls(keys, starts, segment_rows, rates, priced, lines)
+
+    def segment(self, input_tokens: int) -> int:
+        return bisect.bisect_right(self.starts, input_tokens) - 1
+
+
+def _unit_line(item: dict) -> UnitLine:
+    return UnitLine(
+        item["dimension"],
+        item["usage_key"],
+        item["unit_price"],
+        item["per"],
+        item["price_id"],
+        EXACT.divide(item["amount"], item["quantity"]),  # exact: the amount is linear in it
+    )
+
+
+@dataclass
+class Segment:
+    """A plan's models in one input-token segment."""
+
+    rows: np.ndarray  # (eligible,) rate-card row of each statically eligible model
+    priced: np.ndarray  # (eligible,) bool
+    context: np.ndarray  # context window, -1 where unpriced (never fits)
+    rates: np.ndarray  # (eligible, keys)
+
+
+@dataclass
 class Plan:
-    models: tuple[PlanModel, ...]
+    """Static eligibility for one (capabilities, policy, fund sources, ...) and its arrays."""
 
+    card: RateCard
+    eligible: np.ndarray  # model indices passing capability, lifecycle, policy and funds
+    funds: list[str]  # fund source of each eligible model
+    context: np.ndarray
+    output: np.ndarray
+    images: np.ndarray
+    local: np.ndarray
+    at: datetime  # an instant of the plan's time interval
+    fund_sources: FundSources
+    # per model: missing-capability reasons and lifecycle / policy / credential reasons, for
+    # the full decision's exclusions (built on first use)
+    static: list[tuple[tuple[str, ...], tuple[str, ...]]] | None = None
+    segments: dict[int, Segment] = field(default_factory=dict)
 
-def crossed(thresholds: tuple[tuple[int, bool], ...], tokens: int) -> tuple[bool, ...]:
-    return tuple(tokens > t or (incl and tokens == t) for t, incl in thresholds)
+    def segment(self, s: int) -> Segment:
+        seg = self.segments.get(s)
+        if seg is None:
+            rows = self.card.segment_rows[s][self.eligible]
+            priced = self.card.priced[rows]
+            context = np.where(priced, self.context, -1)
+            seg = self.segments[s] = Segment(rows, priced, context, self.card.rates[rows])
+        return seg
 
 
 class FastRouter:
     """Wraps a :class:`Router`; same answers as ``Router.route_sql``, mostly without SQL."""
 
-    def __init__(self, router: Router, max_plans: int = 1024, max_decisions: int = 65536):
+    def __init__(
+        self,
+        router: Router,
+        max_plans: int = 256,
+        max_decisions: int = 65536,
+        max_cards: int = 64,
+        warm: bool = False,
+    ):
         self.router = router
+        self._cards: OrderedDict[tuple, RateCard] = OrderedDict()
         self._plans: OrderedDict[tuple, Plan] = OrderedDict()
         self._decisions: OrderedDict[tuple, RouteDecision] = OrderedDict()
-        self._max_plans, self._max_decisions = max_plans, max_decisions
+        self._max_cards, self._max_plans, self._max_decisions = max_cards, max_plans, max_decisions
         self._load_static()
+        if warm:
+            self.warm()
+
+    def warm(
+        self,
+        usage_keys: tuple[str, ...] = ("input_tokens", "output_tokens"),
+        context: tuple[tuple[str, str], ...] = (),
+        at: datetime | None = None,
+    ) -> None:
+        """Build a rate card now (one twin query over the whole catalog) so that the first
+        request of any capability set with these usage keys needs no SQL: a server calls this
+        at startup for chat."""
+        self._card(usage_keys, context, at or datetime.now(UTC))
 
     # --- per catalog ---------------------------------------------------------------------------
 
     def _load_static(self) -> None:
         con = self.router.con
-        self._limits = {
-            (p, m): (cw, mo, mi)
-            for p, m, cw, mo, mi in con.execute(
-                "SELECT provider_id, model_id, context_window, max_output_tokens, "
-                "max_images_per_request FROM routing_models"
-            ).fetchall()
-        }
-        self._thresholds: dict[tuple[str, str], tuple[tuple[int, bool], ...]] = {}
-        for p, m, t, incl in con.execute(
-            "SELECT DISTINCT provider_id, model_id, long_context_threshold, "
-            "long_context_inclusive FROM prices WHERE long_context_threshold IS NOT NULL "
-            "ORDER BY ALL"
-        ).fetchall():
-            self._thresholds[(p, m)] = (*self._thresholds.get((p, m), ()), (t, bool(incl)))
-        # Instants where what is in force can change: price rows and lifecycle dates.
-        instants = con.execute(
-            "SELECT DISTINCT x FROM ("
-            " SELECT effective_from AS x FROM prices UNION ALL"
-            " SELECT effective_to FROM prices UNION ALL"
-            " SELECT timezone('UTC', deprecated::TIMESTAMP) FROM models UNION ALL"
-            " SELECT timezone('UTC', retired::TIMESTAMP) FROM models"
-            ") WHERE x IS NOT NULL ORDER BY x"
-        ).fetchall()
-        self._instants = [x for (x,) in instants]
-        edges = con.execute(
-            "SELECT DISTINCT x FROM (SELECT window_start AS x FROM prices UNION ALL "
-            "SELECT window_end FROM prices) WHERE x IS NOT NULL ORDER BY x"
-        ).fetchall()
+        self.table = ModelTable(con.execute(sql_text("routing/models.sql")).fetchall())
+        self._instants = [x for (x,) in con.execute(sql_text("routing/instants.sql")).fetchall()]
+        edges = con.execute(sql_text("routing/windows.sql")).fetchall()
         self._window_edges: list[time] = [x for (x,) in edges]
 
     def time_key(self, at: datetime) -> tuple[int, int]:
@@ -140,7 +263,10 @@ class FastRouter:
         funds: FundSources | None = None,
         at: datetime | None = None,
         policy: TenantPolicy | None = None,
+        top: int | None = None,
     ) -> RouteDecision:
+        """The SQL's decision; with ``top``, only its first ``top`` candidates (exclusions are
+        then listed only when no candidate remains)."""
         req, policy, funds, at = self.router.resolve(request, tenant, funds, at, policy)
         if any(q == 0 for _, q in req.usage):  # a zero quantity is no usage (the twin drops it)
             usage = tuple((k, q) for k, q in req.usage if q)
@@ -152,176 +278,301 @@ class FastRouter:
                 usage,
                 req.context,
             )
-        key = (req, policy, funds.key(), self.time_key(at))
+        if top is not None and top < 1:
+            raise ValueError("top must be at least 1")
+        tkey = self.time_key(at)
+        key = (req, policy, funds, tkey, top)
         decision = self._decisions.get(key)
         if decision is None:
-            decision = self._decide(req, policy, self._plan(req, policy, funds, at))
-            self._remember(self._decisions, key, decision, self._max_decisions)
+            plan = self._plan(req, policy, funds, at, tkey)
+            decision = self._decide(req, policy, plan, top)
+            _remember(self._decisions, key, decision, self._max_decisions)
         return decision
 
+    def _card(
+        self, keys: tuple[str, ...], context: tuple, at: datetime, tkey: tuple | None = None
+    ) -> RateCard:
+        key = (keys, context, tkey or self.time_key(at))
+        card = self._cards.get(key)
+        if card is None:
+            rows = self.router.rate_rows(keys, context, at)
+            columns = keys if "requests" in keys else (*keys, "requests")
+            card = RateCard.build(self.table, columns, rows)
+            _remember(self._cards, key, card, self._max_cards)
+        return card
+
     def _plan(
-        self, req: Requirements, policy: TenantPolicy, funds: FundSources, at: datetime
+        self, req: Requirements, policy: TenantPolicy, funds: FundSources, at: datetime, tkey: tuple
     ) -> Plan:
         usage_keys = tuple(k for k, _ in req.usage)
         # the price cap and local-first act per request: plans are shared across them
-        base = TenantPolicy(
-            byok_only=policy.byok_only,
-            allowed_providers=policy.allowed_providers,
-            blocked_providers=policy.blocked_providers,
-            allow_deprecated=policy.allow_deprecated,
+        base = (
+            policy.byok_only,
+            policy.allowed_providers,
+            policy.blocked_providers,
+            policy.allow_deprecated,
         )
-        key = (req.capabilities, usage_keys, req.context, base, funds.key(), self.time_key(at))
+        key = (req.capabilities, usage_keys, req.context, base, funds, tkey)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._build_plan(req, base, funds, at)
-            self._remember(self._plans, key, plan, self._max_plans)
+            card = self._card(usage_keys, req.context, at, tkey)
+            plan = self._build_plan(req, policy, funds, at, card)
+            _remember(self._plans, key, plan, self._max_plans)
         return plan
 
     def _build_plan(
-        self, req: Requirements, policy: TenantPolicy, funds: FundSources, at: datetime
+        self,
+        req: Requirements,
+        policy: TenantPolicy,
+        funds: FundSources,
+        at: datetime,
+        card: RateCard,
     ) -> Plan:
-        reps = sorted(
-            {0} | {t + (0 if incl else 1) for ts in self._thresholds.values() for t, incl in ts}
-        )
-        keys = [k for k, _ in req.usage]
-        runs: dict[int, dict[tuple[str, str], tuple]] = {}
-        for rep in reps if "input_tokens" in keys else [0]:
-            # quantity 1 of each key; input tokens at the tier's representative count
-            usage = tuple((k, max(rep, 1) if k == "input_tokens" else 1) for k in keys)
-            probe = Requirements(req.capabilities, rep, None, 0, usage, req.context)
-            only = None if rep == 0 else self._tiered_models(rep)
-            rows = self.router.route_rows(probe, policy, funds, at, only)
-            runs[rep] = {(row[0], row[1]): row for row in rows}
-        models = []
-        for (p, m), (_p, _m, kind, fund, reasons, _cost, _items) in sorted(runs[0].items()):
-            # cliffs are crossed by input tokens: without them no threshold can matter
-            thresholds = self._thresholds.get((p, m), ()) if "input_tokens" in keys else ()
-            mine = {0} | {t + (0 if incl else 1) for t, incl in thresholds}
-            priced = {rep: _unit_lines(runs[rep][(p, m)]) for rep in mine}
-            missing = tuple(r for r in reasons if r.startswith("missing_capability:"))
-            static = tuple(
-                r for r in reasons if not r.startswith(("missing_capability:", "unpriced:"))
-            )
-            cw, mo, mi = self._limits[(p, m)]
-            excluded = Exclusion(p, m, (*missing, *static)) if missing or static else None
-            models.append(
-                PlanModel(
-                    p, m, kind, fund, missing, static, cw, mo, mi, thresholds, priced, excluded
-                )
-            )
-        return Plan(tuple(models))
-
-    def _tiered_models(self, rep: int) -> list[str]:
-        """The models with a long-context threshold whose representative count is ``rep``."""
-        return sorted(
-            f"{p}/{m}"
-            for (p, m), ts in self._thresholds.items()
-            if any(t + (0 if incl else 1) == rep for t, incl in ts)
+        t = self.table
+        ok = ~self._retired(at) & ~self._deprecated(policy, at)
+        for cap in req.capabilities:
+            ok &= ~t.lacking(cap)
+        ok &= ~self._blocked(policy)[t.provider_of]
+        fund = self._fund_codes(policy, funds)[t.provider_of]
+        ok &= fund > 0
+        eligible = np.flatnonzero(ok)
+        return Plan(
+            card,
+            eligible,
+            [FUND_NAMES[c] for c in fund[eligible].tolist()],
+            t.context[eligible],
+            t.output[eligible],
+            t.images[eligible],
+            t.local[eligible],
+            at,
+            funds,
         )
 
-    def _decide(self, req: Requirements, policy: TenantPolicy, plan: Plan) -> RouteDecision:
+    def _retired(self, at: datetime) -> np.ndarray:
+        return self.table.retired <= at.astimezone(UTC).date().toordinal()
+
+    def _deprecated(self, policy: TenantPolicy, at: datetime) -> np.ndarray:
+        if policy.allow_deprecated:
+            return np.zeros(len(self.table), dtype=bool)
+        day = at.astimezone(UTC).date().toordinal()
+        return (self.table.deprecated <= day) & ~self._retired(at)
+
+    def _blocked(self, policy: TenantPolicy) -> np.ndarray:
+        return np.array([not policy.allows_provider(p) for p in self.table.providers], dtype=bool)
+
+    def _fund_codes(self, policy: TenantPolicy, funds: FundSources) -> np.ndarray:
+        """route.sql's fund source per provider, as an index into FUND_NAMES."""
+        codes = []
+        for p, kind in zip(self.table.providers, self.table.provider_kinds, strict=True):
+            if kind == "local":
+                codes.append(3 if p in funds.local else 0)
+            elif p in funds.byok:
+                codes.append(1)
+            elif not policy.byok_only and p in funds.platform:
+                codes.append(2)
+            else:
+                codes.append(0)
+        return np.array(codes, dtype=np.int64)
+
+    # --- the decision --------------------------------------------------------------------------
+
+    def _decide(
+        self, req: Requirements, policy: TenantPolicy, plan: Plan, top: int | None
+    ) -> RouteDecision:
         quantities = {"requests": 1, **req.usage_dict()}  # the twin counts one request per call
-        need = req.input_tokens + (req.output_tokens or 0)
+        # the tier follows the usage's input tokens (the twin's context_input_tokens)
+        seg = plan.segment(plan.card.segment(quantities.get("input_tokens", 0)))
+        if top is not None:
+            best = self._best(req, policy, plan, seg, quantities, top)
+            if best:
+                return self._answer(best, ())
+        return self._full(req, policy, plan, seg, quantities)
+
+    def _fits(self, req: Requirements, plan: Plan, seg: Segment) -> np.ndarray:
+        """Eligible models that fit the request's limits and price fully in this segment."""
+        ok = seg.context >= req.input_tokens + (req.output_tokens or 0)
+        if req.output_tokens is not None:
+            ok &= plan.output >= req.output_tokens
+        if req.images:
+            ok &= plan.images >= req.images
+        return ok
+
+    def _best(
+        self,
+        req: Requirements,
+        policy: TenantPolicy,
+        plan: Plan,
+        seg: Segment,
+        quantities: dict[str, int],
+        top: int,
+    ) -> list[tuple[int, Decimal, tuple[LineItem, ...], str]]:
+        """The first ``top`` candidates: float selection, exact confirmation."""
+        ok = self._fits(req, plan, seg)
+        q = np.array([quantities.get(k, 0) for k in plan.card.keys], dtype=np.float64)
+        cost = seg.rates @ q
         cap = policy.max_price_per_call
-        ranked: list[tuple[tuple, PlanModel, int, tuple[LineItem, ...]]] = []
+        if cap is not None:
+            ok &= cost <= float(cap) * (1 + BAND)  # anything dropped is over the cap exactly
+        groups = [ok & plan.local, ok & ~plan.local] if policy.local_first else [ok]
+        out: list[tuple[int, Decimal, tuple[LineItem, ...], str]] = []
+        for group in groups:
+            if len(out) < top:
+                out += self._cheapest(plan, seg, cost, group, top - len(out), quantities, cap)
+        return out
+
+    def _cheapest(
+        self,
+        plan: Plan,
+        seg: Segment,
+        cost: np.ndarray,
+        ok: np.ndarray,
+        k: int,
+        quantities: dict[str, int],
+        cap: Decimal | None,
+    ) -> list[tuple[int, Decimal, tuple[LineItem, ...], str]]:
+        """The ``k`` cheapest of ``ok`` by exact cost, then provider_id, model_id.
+
+        Every one of them has a float cost within BAND of the k-th smallest float, so the band
+        holds them all; the cap removes a suffix of the exact order, so what it leaves of the
+        band is complete."""
+        masked = np.where(ok, cost, np.inf)
+        if k == 1:
+            kth = masked.min() if len(masked) else np.inf
+        elif k < len(masked):
+            kth = np.partition(masked, k - 1)[k - 1]
+        else:
+            kth = np.inf
+        band = np.flatnonzero(masked <= kth * (1 + BAND) if np.isfinite(kth) else ok)
+        zeros = band[masked[band] == 0]  # a zero float is an exact zero (non-negative terms)
+        if len(zeros) >= k:
+            band = zeros[:k]  # all tie at zero: the tie-break is the index order
+        exact = []
+        for j in band.tolist():
+            total, items = _exact(plan.card.lines[seg.rows[j]], quantities)  # type: ignore[arg-type]
+            if cap is None or total <= cap:
+                exact.append((total, j, items))
+        exact.sort(key=lambda e: (e[0], e[1]))
+        return [
+            (int(plan.eligible[j]), total, items, plan.funds[j]) for total, j, items in exact[:k]
+        ]
+
+    def _full(
+        self,
+        req: Requirements,
+        policy: TenantPolicy,
+        plan: Plan,
+        seg: Segment,
+        quantities: dict[str, int],
+    ) -> RouteDecision:
+        """Every candidate and every exclusion, as route.sql lists them."""
+        t = self.table
+        static = self._static_reasons(req, policy, plan)
+        need = req.input_tokens + (req.output_tokens or 0)
+        small = {
+            "context_too_small": t.context < need,
+            "output_too_small": t.output < req.output_tokens
+            if req.output_tokens is not None
+            else None,
+            "too_many_images": t.images < req.images,
+        }
+        size: dict[int, list[str]] = {}
+        for reason, mask in small.items():
+            if mask is not None:
+                for i in np.flatnonzero(mask).tolist():
+                    size.setdefault(i, []).append(reason)
+        position = dict(zip(plan.eligible.tolist(), range(len(plan.eligible)), strict=True))
+        cap = policy.max_price_per_call
+        ranked: list[tuple[tuple, int, Decimal, tuple[LineItem, ...], str]] = []
         exclusions: list[Exclusion] = []
-        for pm in plan.models:
-            size = _size_reasons(pm, req, need)
-            if pm.excluded is not None and not size:
-                exclusions.append(pm.excluded)
+        for i, (p, m) in enumerate(t.ids):
+            j = position.get(i)
+            sized = size.get(i)
+            if j is None or sized:
+                missing, other = static[i]
+                exclusions.append(Exclusion(p, m, (*missing, *(sized or ()), *other)))
                 continue
-            if pm.excluded is not None or size:
-                reasons = (*pm.missing, *size, *pm.static)
-                exclusions.append(Exclusion(pm.provider_id, pm.model_id, reasons))
+            lines = plan.card.lines[seg.rows[j]]
+            if not seg.priced[j]:
+                exclusions.append(Exclusion(p, m, lines))  # type: ignore[arg-type]
                 continue
-            lines = pm.priced[_rep(pm.thresholds, req.input_tokens)]
-            assert lines is not None, "a tier the SQL did not price passed the size check"
-            if lines and isinstance(lines[0], str):
-                exclusions.append(Exclusion(pm.provider_id, pm.model_id, lines))  # type: ignore[arg-type]
+            total, items = _exact(lines, quantities)  # type: ignore[arg-type]
+            if cap is not None and total > cap:
+                exclusions.append(Exclusion(p, m, ("over_max_price",)))
                 continue
-            items = tuple(
-                LineItem(
-                    u.dimension,
-                    quantities[u.usage_key],
-                    u.unit_price,
-                    u.per,
-                    EXACT.multiply(u.unit_amount, quantities[u.usage_key]),
-                    u.price_id,
-                )
-                for u in lines  # type: ignore[union-attr]
-            )
-            cost = Decimal(0)
-            for item in items:
-                cost = EXACT.add(cost, item.amount)
-            if cap is not None and cost > cap:
-                exclusions.append(Exclusion(pm.provider_id, pm.model_id, ("over_max_price",)))
-                continue
-            local = policy.local_first and pm.provider_kind == "local"
-            ranked.append(((not local, cost, pm.provider_id, pm.model_id), pm, cost, items))
+            local = policy.local_first and t.kinds[i] == "local"
+            ranked.append(((not local, total, i), i, total, items, plan.funds[j]))
         ranked.sort(key=lambda r: r[0])
-        candidates = tuple(
-            Candidate(
-                rank,
-                pm.provider_id,
-                pm.model_id,
-                pm.provider_kind,
-                pm.fund_source or "",
-                cost,
-                items,
+        return self._answer(
+            [(i, total, items, fund) for _, i, total, items, fund in ranked], exclusions
+        )
+
+    def _static_reasons(
+        self, req: Requirements, policy: TenantPolicy, plan: Plan
+    ) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+        """Per model: its missing capabilities, and its lifecycle / policy / credential reasons
+        (the size reasons go between them, as in route.sql)."""
+        if plan.static is None:
+            t = self.table
+            caps = sorted(req.capabilities)
+            lacking = list(zip(*(t.lacking(c).tolist() for c in caps), strict=True))
+            flags = zip(
+                self._retired(plan.at).tolist(),
+                self._deprecated(policy, plan.at).tolist(),
+                self._blocked(policy)[t.provider_of].tolist(),
+                (self._fund_codes(policy, plan.fund_sources)[t.provider_of] == 0).tolist(),
+                strict=True,
             )
-            for rank, (_, pm, cost, items) in enumerate(ranked, start=1)
+            names = ("retired", "deprecated", "policy_blocked", "no_usable_credential")
+            plan.static = [
+                (
+                    tuple(
+                        "missing_capability:" + c
+                        for c, lack in zip(caps, lacks, strict=True)
+                        if lack
+                    )
+                    if caps
+                    else (),
+                    tuple(n for n, flag in zip(names, row, strict=True) if flag),
+                )
+                for lacks, row in zip(lacking or [()] * len(t), flags, strict=True)
+            ]
+        return plan.static
+
+    def _answer(
+        self, ranked: list[tuple[int, Decimal, tuple[LineItem, ...], str]], exclusions
+    ) -> RouteDecision:
+        t = self.table
+        candidates = tuple(
+            Candidate(rank, *t.ids[i], t.kinds[i], fund, total, items)
+            for rank, (i, total, items, fund) in enumerate(ranked, start=1)
         )
-        exclusions.sort(key=lambda e: (e.provider_id, e.model_id))
         return RouteDecision(
-            self.router.catalog_version, self.router.policies.version, candidates, tuple(exclusions)
+            self.router.catalog_version,
+            self.router.policies.version,
+            candidates,
+            tuple(exclusions),
         )
 
-    @staticmethod
-    def _remember(cache: OrderedDict, key: tuple, value: Any, limit: int) -> None:
-        cache[key] = value
-        if len(cache) > limit:
-            cache.popitem(last=False)
 
-
-def _rep(thresholds: tuple[tuple[int, bool], ...], tokens: int) -> int:
-    """The smallest input-token count crossing the same thresholds as ``tokens``."""
-    best = 0
-    for t, incl in thresholds:
-        if tokens > t or (incl and tokens == t):
-            best = max(best, t + (0 if incl else 1))
-    return best
-
-
-def _size_reasons(pm: PlanModel, req: Requirements, need: int) -> tuple[str, ...]:
-    out = []
-    if pm.context_window is not None and pm.context_window < need:
-        out.append("context_too_small")
-    if (
-        req.output_tokens is not None
-        and pm.max_output_tokens is not None
-        and pm.max_output_tokens < req.output_tokens
-    ):
-        out.append("output_too_small")
-    if pm.max_images is not None and pm.max_images < req.images:
-        out.append("too_many_images")
-    return tuple(out)
-
-
-def _unit_lines(row: tuple) -> tuple[str, ...] | tuple[UnitLine, ...] | None:
-    _p, _m, _kind, _fund, reasons, _cost, items = row
-    unpriced = tuple(r for r in reasons if r.startswith(("unpriced:", "ambiguous_price:")))
-    if unpriced:
-        return unpriced
-    if reasons:
-        return None
-    return tuple(
-        UnitLine(
-            i["dimension"],
-            i["usage_key"],
-            i["unit_price"],
-            i["per"],
-            i["price_id"],
-            EXACT.divide(i["amount"], i["quantity"]),  # exact: the amount is linear in it
+def _exact(lines: tuple[UnitLine, ...], quantities: dict[str, int]) -> tuple[Decimal, tuple]:
+    items = tuple(
+        LineItem(
+            u.dimension,
+            quantities[u.usage_key],
+            u.unit_price,
+            u.per,
+            EXACT.multiply(u.unit_amount, quantities[u.usage_key]),
+            u.price_id,
         )
-        for i in items
+        for u in lines
     )
+    total = Decimal(0)
+    for item in items:
+        total = EXACT.add(total, item.amount)
+    return total, items
+
+
+def _remember(cache: OrderedDict, key: tuple, value: Any, limit: int) -> None:
+    cache[key] = value
+    if len(cache) > limit:
+        cache.popitem(last=False)

@@ -64,6 +64,7 @@ class Router:
         (self.catalog_version,) = con.execute("SELECT catalog_version FROM catalog_meta").fetchone()
         self._request_sql = sql_text("routing/request.sql")
         self._route_sql = sql_text("routing/route.sql").replace("{usage_columns}", usage_columns())
+        self._rates_sql = sql_text("routing/rates.sql").replace("{usage_columns}", usage_columns())
         self._prepare()
         self._temp_tables()
 
@@ -89,6 +90,7 @@ class Router:
         self.con.unregister("routing_modes_df")
         self.con.execute(sql_text("routing/setup.sql"))
         twin.install(self.con)
+        self.con.execute(sql_text("routing/priced.sql"))
 
     def _temp_tables(self) -> None:
         # This connection's own usage table: it shadows the shared one in the twin's views.
@@ -148,6 +150,16 @@ class Router:
         param = route_param(req, policy, funds, at, only)
         self.con.execute(self._request_sql, {"request": param})
         return self.con.execute(self._route_sql).fetchall()
+
+    def rate_rows(
+        self, usage_keys: tuple[str, ...], context: tuple[tuple[str, str], ...], at: datetime
+    ) -> list[tuple]:
+        """rates.sql's rows: every model priced by the twin at a unit usage of ``usage_keys``,
+        once per long-context tier (provider_id, model_id, rep, price_problem, line_items)."""
+        probe = Requirements(frozenset(), 0, None, 0, tuple((k, 1) for k in usage_keys), context)
+        param = route_param(probe, TenantPolicy(), FundSources(), at)
+        self.con.execute(self._request_sql, {"request": param})
+        return self.con.execute(self._rates_sql).fetchall()
 
     def decision(self, rows: list[tuple]) -> RouteDecision:
         candidates: list[Candidate] = []

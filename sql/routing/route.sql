@@ -1,7 +1,7 @@
 -- The route, as a script run after request.sql filled `routing_request` (one row). It returns
 -- every model: eligible ones first, ranked cheapest first, each with its exclusion reasons,
 -- fund source and estimated cost. Costs come from the pricing engine's SQL twin
--- (sql/pricing/twin.sql): the eligible models' estimated usages are written to the
+-- (sql/pricing/twin.sql, read through sql/routing/priced.sql): the eligible models' estimated usages are written to the
 -- connection's own TEMP `usage_input` (it shadows the shared table, so cursors on other threads
 -- never see each other's rows) and priced by `pricing_line_items` / `pricing_totals`.
 -- A limit the catalog does not state (NULL) is not checked. A needed dimension without a price
@@ -68,24 +68,7 @@ CROSS JOIN routing_request p
 WHERE len(f.reasons) = 0
   AND (p.only_models IS NULL OR list_contains(p.only_models, f.provider_id || '/' || f.model_id));
 
-WITH lines AS (
-    SELECT call_id,
-           list({'dimension': dimension, 'usage_key': usage_key, 'quantity': quantity,
-                 'unit_price': unit_price, 'per': per, 'amount': amount, 'price_id': price_id}
-                ORDER BY key_order) AS line_items
-    FROM pricing_line_items
-    GROUP BY call_id
-),
-priced AS (
-    SELECT u.provider_id, u.model_id, t.total, l.line_items,
-           CASE WHEN t.error_kind = 'ambiguous' THEN 'ambiguous_price:' || t.error_dimension
-                WHEN t.error_kind IS NOT NULL THEN 'unpriced:' || t.error_dimension
-           END AS price_problem
-    FROM temp.usage_input u
-    JOIN pricing_totals t USING (call_id)
-    LEFT JOIN lines l USING (call_id)
-),
-judged AS (
+WITH judged AS (
     SELECT f.provider_id, f.model_id, f.provider_kind, f.fund_source,
            c.total AS cost,
            coalesce(c.line_items, []) AS line_items,
@@ -99,7 +82,7 @@ judged AS (
            p.local_first AND f.provider_kind = 'local' AS local_preferred
     FROM routing_filtered f
     CROSS JOIN routing_request p
-    LEFT JOIN priced c USING (provider_id, model_id)
+    LEFT JOIN routing_priced c USING (provider_id, model_id)
 )
 SELECT provider_id, model_id, provider_kind, fund_source, reasons, cost, line_items
 FROM judged
