@@ -1,24 +1,30 @@
 """Route decision latency: the SQL definition beside the fast path, on the committed catalog and
-on a synthetic 100k-model catalog.
+on a synthetic 100k-model catalog, in the same run.
 
     .venv/bin/python bench/routing.py [--quick]
 
 Figures (median / p99, microseconds):
-  sql          one Router.route_sql call (one DuckDB query) per decision
-  fast warm    FastRouter.route for a request shape seen before (memoized decision)
-  fast plan    a new token count under a known plan (limits, cost and ranking in Python)
-  fast body    warm, starting from a raw OpenAI-style request body (requirements derived too)
-  plan build   the first request of a new capability set (runs the route SQL per tier probe)
+  sql              one Router.route_sql call (one DuckDB query) per decision
+  repeated shape   FastRouter.route for a request shape seen before (memoized decision)
+  new tokens top1  a new token count on a known capability set: the best candidate (what the
+                   gateway routes to), vectorized selection + exact confirmation
+  new tokens full  the same, every candidate and exclusion (what /v1/route lists)
+  new caps top1    the first request of a new capability set (plan built in memory; the
+                   usage keys' rate card already built)
+  new caps full    the same, full decision
+  rate card        once per (usage keys, price context, time interval): one twin query
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import astuple
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -194,58 +200,98 @@ def _price(
     }
 
 
+def novel_caps(rng: random.Random, seen: set[frozenset[str]]) -> frozenset[str]:
+    while True:
+        caps = frozenset({"text.chat", *rng.sample(COMMON_CAPS, rng.randint(1, 4))})
+        if caps not in seen:
+            seen.add(caps)
+            return caps
+
+
 def bench(
     label: str,
     router: Router,
     funds: FundSources,
-    n_shapes: int,
     n_sql: int,
-    n_plan: int,
-    n_fast: int,
+    n_tokens: int,
+    n_caps: int,
+    n_full: int,
+    n_repeat: int,
 ) -> None:
     rng = random.Random(1)
-    fast = FastRouter(router)
-    reqs = shapes(rng, n_shapes)
     models = router.con.execute("SELECT count(*) FROM models").fetchone()[0]
-    print(f"\n{label}: {models:,} models")
+    print(f"\n{label}: {models:,} models   (load average {os.getloadavg()[0]:.2f})")
+    fast = FastRouter(router)
+    t = time.perf_counter()
+    fast.warm(at=AT)
+    card = time.perf_counter() - t
+    known = shapes(rng, 6)
+    seen = {r.capabilities for r in known}
+    for req in known:
+        fast.route(req, funds=funds, at=AT, top=1)
+        fast.route(req, funds=funds, at=AT)
 
-    sql_i = iter(reqs * (n_sql // len(reqs) + 1))
+    sql_i = iter(known * (n_sql // len(known) + 1))
     sql = timed(lambda: router.route_sql(next(sql_i), funds=funds, at=AT), n_sql)
 
-    builds = []
-    for req in reqs:  # cold: plan and decision built
-        t = time.perf_counter_ns()
-        fast.route(req, funds=funds, at=AT)
-        builds.append((time.perf_counter_ns() - t) / 1000)
-    plan_i = iter(
-        [with_tokens(r, rng.randint(50, 150_000)) for r in reqs * (n_plan // len(reqs) + 1)]
+    def fresh_tokens() -> Requirements:
+        return with_tokens(rng.choice(known), rng.randint(50, 150_000))
+
+    top1 = timed_each(
+        lambda: fresh_tokens(), lambda r: fast.route(r, funds=funds, at=AT, top=1), n_tokens
     )
-    plan = timed(lambda: fast.route(next(plan_i), funds=funds, at=AT), n_plan)
+    full = timed_each(lambda: fresh_tokens(), lambda r: fast.route(r, funds=funds, at=AT), n_full)
 
-    warm_i = iter(reqs * (n_fast // len(reqs) + 1))
-    warm = timed(lambda: fast.route(next(warm_i), funds=funds, at=AT), n_fast)
+    def fresh_caps() -> Requirements:
+        base = rng.choice(known)
+        return Requirements(novel_caps(rng, seen), *astuple(base)[1:])
 
-    check = reqs[0]
-    assert fast.route(check, funds=funds, at=AT) == router.route_sql(check, funds=funds, at=AT)
+    caps1 = timed_each(fresh_caps, lambda r: fast.route(r, funds=funds, at=AT, top=1), n_caps)
+    capsf = timed_each(
+        fresh_caps, lambda r: fast.route(r, funds=funds, at=AT), max(3, n_caps // 10)
+    )
 
-    print(f"  {'path':<12} {'median µs':>12} {'p99 µs':>12}")
+    rep_i = iter(known * (n_repeat // len(known) + 1))
+    repeat = timed(lambda: fast.route(next(rep_i), funds=funds, at=AT, top=1), n_repeat)
+
+    for req in known[:2]:  # the figures are of answers equal to the SQL's
+        expected = router.route_sql(req, funds=funds, at=AT)
+        assert fast.route(req, funds=funds, at=AT) == expected
+        assert fast.route(req, funds=funds, at=AT, top=1).candidates == expected.candidates[:1]
+
+    print(f"  {'path':<16} {'median µs':>12} {'p99 µs':>12} {'sql/median':>11}")
     for name, (med, p99) in (
         ("sql", sql),
-        ("fast warm", warm),
-        ("fast plan", plan),
-        ("plan build", percentiles(builds)),
+        ("repeated shape", repeat),
+        ("new tokens top1", top1),
+        ("new tokens full", full),
+        ("new caps top1", caps1),
+        ("new caps full", capsf),
     ):
-        print(f"  {name:<12} {med:>12,.1f} {p99:>12,.1f}")
-    print(f"  fast warm is {sql[0] / warm[0]:,.0f}× faster than sql (median)")
+        print(f"  {name:<16} {med:>12,.1f} {p99:>12,.1f} {sql[0] / med:>10,.0f}×")
+    print(f"  {'rate card':<16} {card * 1e6:>12,.1f}   (once per usage keys / context / interval)")
     if router.catalog is not None:
         body = {
             "messages": [{"role": "user", "content": "Summarise this, please. " * 40}],
             "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
             "max_tokens": 512,
         }
-        fast.route(body, funds=funds, at=AT)
-        med, p99 = timed(lambda: fast.route(body, funds=funds, at=AT), n_fast)
-        print(f"  {'fast body':<12} {med:>12,.1f} {p99:>12,.1f}")
+        fast.route(body, funds=funds, at=AT, top=1)
+        med, p99 = timed(lambda: fast.route(body, funds=funds, at=AT, top=1), n_repeat)
+        print(f"  {'body, repeated':<16} {med:>12,.1f} {p99:>12,.1f}")
+
+
+def timed_each(
+    make: Callable[[], Requirements], fn: Callable[[Requirements], object], n: int
+) -> tuple[float, float]:
+    """Latency of ``fn`` on ``n`` fresh inputs (made outside the timing)."""
+    out = []
+    for _ in range(n):
+        req = make()
+        t = time.perf_counter_ns()
+        fn(req)
+        out.append((time.perf_counter_ns() - t) / 1000)
+    return percentiles(out)
 
 
 def main() -> None:
@@ -265,10 +311,11 @@ def main() -> None:
             "committed catalog",
             router,
             funds,
-            n_shapes=40,
-            n_sql=15 if args.quick else 60,
-            n_plan=200 if args.quick else 1_000,
-            n_fast=2_000 if args.quick else 20_000,
+            n_sql=10 if args.quick else 40,
+            n_tokens=500 if args.quick else 5_000,
+            n_caps=30 if args.quick else 100,
+            n_full=10 if args.quick else 40,
+            n_repeat=2_000 if args.quick else 20_000,
         )
 
     t = time.perf_counter()
@@ -284,10 +331,11 @@ def main() -> None:
         f"synthetic {n_synth:,}-model catalog",
         router,
         funds,
-        n_shapes=4,
         n_sql=3,
-        n_plan=8,
-        n_fast=2_000 if args.quick else 20_000,
+        n_tokens=300 if args.quick else 2_000,
+        n_caps=10 if args.quick else 30,
+        n_full=3,
+        n_repeat=2_000 if args.quick else 20_000,
     )
 
 

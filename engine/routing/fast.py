@@ -196,16 +196,15 @@ class Plan:
     # per model: missing-capability reasons and lifecycle / policy / credential reasons, for
     # the full decision's exclusions (built on first use)
     static: list[tuple[tuple[str, ...], tuple[str, ...]]] | None = None
-    segments: dict[int, Segment] = field(default_factory=dict)
+    segments: list[Segment] = field(default_factory=list)
 
-    def segment(self, s: int) -> Segment:
-        seg = self.segments.get(s)
-        if seg is None:
-            rows = self.card.segment_rows[s][self.eligible]
+    def __post_init__(self) -> None:
+        # every segment up front (a few gathers): no request pays for building one
+        for rows in self.card.segment_rows:
+            rows = rows[self.eligible]
             priced = self.card.priced[rows]
             context = np.where(priced, self.context, -1)
-            seg = self.segments[s] = Segment(rows, priced, context, self.card.rates[rows])
-        return seg
+            self.segments.append(Segment(rows, priced, context, self.card.rates[rows]))
 
 
 class FastRouter:
@@ -218,12 +217,16 @@ class FastRouter:
         max_decisions: int = 65536,
         max_cards: int = 64,
         warm: bool = False,
+        max_full_decisions: int = 32,
     ):
         self.router = router
         self._cards: OrderedDict[tuple, RateCard] = OrderedDict()
         self._plans: OrderedDict[tuple, Plan] = OrderedDict()
         self._decisions: OrderedDict[tuple, RouteDecision] = OrderedDict()
-        self._max_cards, self._max_plans, self._max_decisions = max_cards, max_plans, max_decisions
+        # a full decision lists every model: few are kept
+        self._full_decisions: OrderedDict[tuple, RouteDecision] = OrderedDict()
+        self._max_cards, self._max_plans = max_cards, max_plans
+        self._max_decisions, self._max_full = max_decisions, max_full_decisions
         self._load_static()
         if warm:
             self.warm()
@@ -282,11 +285,14 @@ class FastRouter:
             raise ValueError("top must be at least 1")
         tkey = self.time_key(at)
         key = (req, policy, funds, tkey, top)
-        decision = self._decisions.get(key)
+        decision = self._decisions.get(key) or self._full_decisions.get(key)
         if decision is None:
             plan = self._plan(req, policy, funds, at, tkey)
             decision = self._decide(req, policy, plan, top)
-            _remember(self._decisions, key, decision, self._max_decisions)
+            if decision.exclusions or top is None:
+                _remember(self._full_decisions, key, decision, self._max_full)
+            else:
+                _remember(self._decisions, key, decision, self._max_decisions)
         return decision
 
     def _card(
@@ -381,7 +387,7 @@ class FastRouter:
     ) -> RouteDecision:
         quantities = {"requests": 1, **req.usage_dict()}  # the twin counts one request per call
         # the tier follows the usage's input tokens (the twin's context_input_tokens)
-        seg = plan.segment(plan.card.segment(quantities.get("input_tokens", 0)))
+        seg = plan.segments[plan.card.segment(quantities.get("input_tokens", 0))]
         if top is not None:
             best = self._best(req, policy, plan, seg, quantities, top)
             if best:
