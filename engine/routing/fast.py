@@ -72,6 +72,9 @@ class UnitLine:
 
 
 Priced = tuple[UnitLine, ...] | tuple[str, ...]  # unit lines, or the price-problem reasons
+# per model: missing-capability reasons, lifecycle / policy / credential reasons, and its
+# exclusion when no size reason applies (None when statically eligible)
+Static = tuple[tuple[str, ...], tuple[str, ...], Exclusion | None]
 
 
 def _limit(value: int | None) -> int:
@@ -178,6 +181,13 @@ class Segment:
     priced: np.ndarray  # (eligible,) bool
     context: np.ndarray  # context window, -1 where unpriced (never fits)
     rates: np.ndarray  # (eligible, keys)
+    _lists: tuple[list[int], list[bool]] | None = None
+
+    def as_lists(self) -> tuple[list[int], list[bool]]:
+        """rows and priced as Python lists (the full decision indexes them one by one)."""
+        if self._lists is None:
+            self._lists = (self.rows.tolist(), self.priced.tolist())
+        return self._lists
 
 
 @dataclass
@@ -193,10 +203,10 @@ class Plan:
     local: np.ndarray
     at: datetime  # an instant of the plan's time interval
     fund_sources: FundSources
-    # per model: missing-capability reasons and lifecycle / policy / credential reasons, for
-    # the full decision's exclusions (built on first use)
-    static: list[tuple[tuple[str, ...], tuple[str, ...]]] | None = None
+    # per model, for the full decision's exclusions (built on first use)
+    static: list[Static] | None = None
     segments: list[Segment] = field(default_factory=list)
+    _position: dict[int, int] | None = None
 
     def __post_init__(self) -> None:
         # every segment up front (a few gathers): no request pays for building one
@@ -205,6 +215,13 @@ class Plan:
             priced = self.card.priced[rows]
             context = np.where(priced, self.context, -1)
             self.segments.append(Segment(rows, priced, context, self.card.rates[rows]))
+
+    def position(self) -> dict[int, int]:
+        """Model index → position among the eligible (for the full decision)."""
+        if self._position is None:
+            eligible = self.eligible.tolist()
+            self._position = dict(zip(eligible, range(len(eligible)), strict=True))
+        return self._position
 
 
 class FastRouter:
@@ -473,20 +490,9 @@ class FastRouter:
         """Every candidate and every exclusion, as route.sql lists them."""
         t = self.table
         static = self._static_reasons(req, policy, plan)
-        need = req.input_tokens + (req.output_tokens or 0)
-        small = {
-            "context_too_small": t.context < need,
-            "output_too_small": t.output < req.output_tokens
-            if req.output_tokens is not None
-            else None,
-            "too_many_images": t.images < req.images,
-        }
-        size: dict[int, list[str]] = {}
-        for reason, mask in small.items():
-            if mask is not None:
-                for i in np.flatnonzero(mask).tolist():
-                    size.setdefault(i, []).append(reason)
-        position = dict(zip(plan.eligible.tolist(), range(len(plan.eligible)), strict=True))
+        size = self._size_reasons(req)
+        position = plan.position()
+        rows, priced = seg.as_lists()
         cap = policy.max_price_per_call
         ranked: list[tuple[tuple, int, Decimal, tuple[LineItem, ...], str]] = []
         exclusions: list[Exclusion] = []
@@ -494,11 +500,13 @@ class FastRouter:
             j = position.get(i)
             sized = size.get(i)
             if j is None or sized:
-                missing, other = static[i]
-                exclusions.append(Exclusion(p, m, (*missing, *(sized or ()), *other)))
+                missing, other, excluded = static[i]
+                if sized:
+                    excluded = Exclusion(p, m, (*missing, *sized, *other))
+                exclusions.append(excluded)  # type: ignore[arg-type]
                 continue
-            lines = plan.card.lines[seg.rows[j]]
-            if not seg.priced[j]:
+            lines = plan.card.lines[rows[j]]
+            if not priced[j]:
                 exclusions.append(Exclusion(p, m, lines))  # type: ignore[arg-type]
                 continue
             total, items = _exact(lines, quantities)  # type: ignore[arg-type]
@@ -512,15 +520,28 @@ class FastRouter:
             [(i, total, items, fund) for _, i, total, items, fund in ranked], exclusions
         )
 
-    def _static_reasons(
-        self, req: Requirements, policy: TenantPolicy, plan: Plan
-    ) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
-        """Per model: its missing capabilities, and its lifecycle / policy / credential reasons
-        (the size reasons go between them, as in route.sql)."""
+    def _size_reasons(self, req: Requirements) -> dict[int, list[str]]:
+        """The models the request's sizes exclude, with route.sql's size reasons in order."""
+        t = self.table
+        need = req.input_tokens + (req.output_tokens or 0)
+        small = [("context_too_small", t.context < need)]
+        if req.output_tokens is not None:
+            small.append(("output_too_small", t.output < req.output_tokens))
+        small.append(("too_many_images", t.images < req.images))
+        size: dict[int, list[str]] = {}
+        for reason, mask in small:
+            for i in np.flatnonzero(mask).tolist():
+                size.setdefault(i, []).append(reason)
+        return size
+
+    def _static_reasons(self, req: Requirements, policy: TenantPolicy, plan: Plan) -> list[Static]:
+        """Per model: its missing capabilities and its lifecycle / policy / credential reasons
+        (the size reasons go between them, as in route.sql), and its exclusion when no size
+        reason applies (None for a statically eligible model)."""
         if plan.static is None:
             t = self.table
             caps = sorted(req.capabilities)
-            lacking = list(zip(*(t.lacking(c).tolist() for c in caps), strict=True))
+            lacking = zip(*(t.lacking(c).tolist() for c in caps), strict=True) if caps else None
             flags = zip(
                 self._retired(plan.at).tolist(),
                 self._deprecated(policy, plan.at).tolist(),
@@ -529,19 +550,22 @@ class FastRouter:
                 strict=True,
             )
             names = ("retired", "deprecated", "policy_blocked", "no_usable_credential")
-            plan.static = [
-                (
-                    tuple(
+            shared: dict[tuple, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+            plan.static = []
+            for (p, m), row in zip(t.ids, flags, strict=True):
+                lacks = next(lacking) if lacking is not None else ()
+                reasons = shared.get((lacks, row))
+                if reasons is None:  # few distinct combinations: build each once
+                    missing = tuple(
                         "missing_capability:" + c
                         for c, lack in zip(caps, lacks, strict=True)
                         if lack
                     )
-                    if caps
-                    else (),
-                    tuple(n for n, flag in zip(names, row, strict=True) if flag),
-                )
-                for lacks, row in zip(lacking or [()] * len(t), flags, strict=True)
-            ]
+                    other = tuple(n for n, flag in zip(names, row, strict=True) if flag)
+                    reasons = shared[(lacks, row)] = (missing, other)
+                missing, other = reasons
+                excluded = Exclusion(p, m, (*missing, *other)) if missing or other else None
+                plan.static.append((missing, other, excluded))
         return plan.static
 
     def _answer(
