@@ -128,9 +128,14 @@ def price_usage(
     at: datetime,
     context: PricingContext = DEFAULT_CONTEXT,
 ) -> Breakdown:
-    """Price one call. Raises UnpricedError, AmbiguousPriceError or UnknownModelError."""
+    """Price one call. Raises UnpricedError, AmbiguousPriceError or UnknownModelError.
+
+    Served by the model's compiled plan (:mod:`.plan`): the same rules evaluated once per
+    piece of time and size, identical results to :func:`price_model`."""
     model = prices.model(provider_id, model_id)
-    return price_model(model, prices.dimension_for_key, prices.catalog_version, usage, at, context)
+    return _plan.price_planned(
+        model, prices.dimension_for_key, prices.catalog_version, usage, at, context
+    )
 
 
 def price_model(
@@ -322,3 +327,7 @@ def _in_window(row: PriceRow, time_of_day: time) -> bool:
     if start < end:  # type: ignore[operator]
         return start <= time_of_day < end  # type: ignore[operator]
     return time_of_day >= start or time_of_day < end  # type: ignore[operator]
+
+
+# At the end: plan.py builds on the selection functions above (and imports this module).
+from . import plan as _plan  # noqa: E402

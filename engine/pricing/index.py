@@ -61,6 +61,8 @@ class ModelPrices:
     rows: dict[str, tuple[PriceRow, ...]] = field(default_factory=dict)  # by dimension
     # Candidate rows per (dimension, context), built on first use (see cost._candidates).
     plans: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
+    # Compiled price plans per PricingContext (see plan.py), built on first use.
+    compiled: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
 
     def offers_tier(self, tier: str, at: datetime) -> bool:
         """A service tier is offered when at least one of its rows is in force at ``at``."""

@@ -26,6 +26,7 @@ from operator import attrgetter
 from typing import Any
 
 import msgspec
+from msgspec.structs import astuple
 
 # Token keys as attribute sets (direction, token type, modality, cache ttl). A key is a part of
 # another when its attributes include the other's. Mirrors genai-prices' unit dimensions.
@@ -124,15 +125,15 @@ class Usage(msgspec.Struct, frozen=True):
     requests: int = 1
 
     def __post_init__(self) -> None:
-        values = _ALL_VALUES(self)
-        # the common case (all ints in range) checked with C-level builtins, no Python loop
-        if set(map(type, values)) != _JUST_INT or min(values) < 0 or max(values) > MAX_QUANTITY:
+        values = astuple(self)
+        if not _plain_counts(values):
             for key, value in zip(USAGE_KEYS, values, strict=True):
                 if isinstance(value, float):
                     raise UsageError(f"{key} is a float: pass an int or Decimal (or from_mapping)")
                 _checked_number(key, value)
-        if any(_PART_VALUES(self)):
-            _check_parts(self)
+        part_values = _PART_VALUES(self)
+        if any(part_values) and not _parts_fit(self, part_values):
+            _check_parts(self)  # raises, naming the first overflowing whole
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Usage:
@@ -165,13 +166,33 @@ class Usage(msgspec.Struct, frozen=True):
 USAGE_KEYS: tuple[str, ...] = Usage.__struct_fields__
 KEY_SET: frozenset[str] = frozenset(USAGE_KEYS)
 _ALL_VALUES = attrgetter(*USAGE_KEYS)
-_JUST_INT = {int}
+_JUST_INT = frozenset({int})
 # The keys that are a part of another: only when one is used can a whole be exceeded.
-_PART_VALUES = attrgetter(*(k for k, a in PARTS.items() if len(a) > 1))
+_PART_KEYS: tuple[str, ...] = tuple(k for k, a in PARTS.items() if len(a) > 1)
+_PART_VALUES = attrgetter(*_PART_KEYS)
+# The check of _check_parts restricted to the keys a pattern of used parts involves, per pattern
+# (at most 2^12): (key, positions of its involved strict parts), parts before wholes.
+_PART_PLANS: dict[tuple[int, ...], tuple[tuple[str, tuple[int, ...]], ...]] = {}
 # For validation: every token key with the keys that are strict parts of it.
 _PART_CHECKS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
     (key, strict_parts(key)) for key in sorted(PARTS, key=lambda k: -len(PARTS[k]))
 )
+
+
+def _plain_counts(values: tuple) -> bool:
+    """The common case, checked with C-level builtins and no Python loop: every quantity an int
+    (a float or Decimal anywhere, even a zero, makes the sum a float or Decimal), the non-zero
+    ones (few) of type int exactly (not bool) and in range. False for anything else, which the
+    caller then checks key by key."""
+    try:
+        if type(sum(values)) is not int:
+            return False
+    except TypeError:  # a non-number somewhere
+        return False
+    used = tuple(compress(values, values))
+    return not used or (
+        _JUST_INT.issuperset(map(type, used)) and min(used) >= 0 and max(used) <= MAX_QUANTITY
+    )
 
 
 def _checked_number(key: str, value: object) -> Decimal | int:
@@ -191,6 +212,34 @@ def _checked_number(key: str, value: object) -> Decimal | int:
     if number != int(number):
         raise UsageError(f"{key} counts whole units, got {value}")
     return int(number)
+
+
+def _parts_fit(usage: Usage, part_values: tuple) -> bool:
+    """Whether each whole holds its parts, computing leaves only for the used parts and their
+    wholes (a key outside them is 0 with parts all 0: its leaf is 0)."""
+    used = tuple(compress(range(len(part_values)), part_values))
+    plan = _PART_PLANS.get(used)
+    if plan is None:
+        plan = _PART_PLANS[used] = _part_plan(used)
+    leaves: list = []
+    for key, parts in plan:
+        leaf = getattr(usage, key)
+        for part in parts:
+            leaf -= leaves[part]
+        if leaf < 0:
+            return False
+        leaves.append(leaf)
+    return True
+
+
+def _part_plan(used: tuple[int, ...]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    keys = {_PART_KEYS[i] for i in used}
+    involved = keys | {whole for key in keys for whole in strict_wholes(key)}
+    order = [key for key, _parts in _PART_CHECKS if key in involved]
+    position = {key: i for i, key in enumerate(order)}
+    return tuple(
+        (key, tuple(position[p] for p in strict_parts(key) if p in position)) for key in order
+    )
 
 
 def _check_parts(usage: Usage) -> None:
