@@ -46,7 +46,7 @@ def setup(work: Path):
     from byokvault.engine.importers.genai_prices import import_genai_prices
     from byokvault.engine.importers.run import apply_imports
     from byokvault.engine.importers.sources import load_sources
-    from byokvault.engine.pricing import twin
+    from byokvault.engine.pricing import twin, wide
     from byokvault.engine.pricing.index import PriceIndex
 
     raw = genai_data()
@@ -58,6 +58,11 @@ def setup(work: Path):
     _catalog, con = open_catalog(work / "catalog", work / "snaps")
     index = PriceIndex.from_connection(con)
     twin.install(con)
+    t0 = time.perf_counter()
+    scale = wide.install(con)
+    print(
+        f"rate card: built in {time.perf_counter() - t0:.2f} s (totals need up to {scale} decimals)"
+    )
     snapshot = data_snapshot.DataSnapshot(providers=theirs, from_auto_update=False)
     data_snapshot.set_custom_snapshot(snapshot)
     config = load_sources()
@@ -138,7 +143,35 @@ def per_call(index, sample: list[dict]) -> tuple[list[float], list[float]]:
     return ours, theirs
 
 
-def bulk_sql(con, rows: list[dict]) -> float:
+def calc_price_loop(sample: list[dict]) -> tuple[float, float]:
+    """calc_price over the sample in a plain loop: (wall s, CPU s) per call."""
+    from genai_prices import Usage as GenaiUsage
+    from genai_prices import calc_price
+
+    calls = [({k: row[k] for k in KEYS if row[k]}, row["genai"], row["at"]) for row in sample]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w0, c0 = time.perf_counter(), time.process_time()
+        for quantities, (provider, model), at in calls:
+            calc_price(
+                GenaiUsage(**quantities), model, provider_id=provider, genai_request_timestamp=at
+            )
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    return wall / len(calls), cpu / len(calls)
+
+
+def timed(con, sql: str, runs: int = 3) -> tuple[float, float]:
+    """Median wall and CPU seconds (CPU: all of DuckDB's threads) of ``sql`` over ``runs``."""
+    walls, cpus = [], []
+    for _ in range(runs):
+        w0, c0 = time.perf_counter(), time.process_time()
+        con.execute(sql)
+        walls.append(time.perf_counter() - w0)
+        cpus.append(time.process_time() - c0)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def load_usage_input(con, rows: list[dict]) -> None:
     from byokvault.engine.pricing import twin
 
     frame = pl.DataFrame(
@@ -151,10 +184,34 @@ def bulk_sql(con, rows: list[dict]) -> float:
         }
     )
     twin.load_usages(con, frame)
+
+
+def bulk_wide(con) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The columnar twin over usage_input: keying (wall, CPU) and pricing (wall, CPU), each the
+    median of 3 runs; pricing writes every call's total into a table."""
+    from byokvault.engine.pricing import wide
+
+    walls, cpus = [], []
+    for _ in range(3):
+        w0, c0 = time.perf_counter(), time.process_time()
+        wide.key_usages(con)
+        walls.append(time.perf_counter() - w0)
+        cpus.append(time.process_time() - c0)
+    keying = statistics.median(walls), statistics.median(cpus)
+    pricing = timed(
+        con, "CREATE OR REPLACE TEMP TABLE repriced AS SELECT * FROM pricing_wide_totals"
+    )
+    priced, errors = con.execute("SELECT count(total), count(error) FROM repriced").fetchone()
+    assert errors == 0 and priced == con.execute("SELECT count(*) FROM usage_input").fetchone()[0]
+    return keying, pricing
+
+
+def bulk_rows(con, n: int) -> float:
+    """The row-per-dimension twin (pricing_totals, what routing reads) over usage_input."""
     t0 = time.perf_counter()
     priced, errors = con.execute("SELECT count(total), count(error) FROM pricing_totals").fetchone()
     elapsed = time.perf_counter() - t0
-    assert priced == len(rows) and errors == 0, (priced, errors)
+    assert priced == n and errors == 0, (priced, errors)
     return elapsed
 
 
@@ -162,11 +219,19 @@ def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98]
 
 
+def load() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
+    parser.add_argument(
+        "--row-twin", action="store_true", help="also time the row-per-dimension twin"
+    )
     args = parser.parse_args()
     n_bulk = 100_000 if args.quick else 1_000_000
+    print(f"{load()} (2 shared cores: absolute figures move with it, read the ratios)")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("BYOKVAULT_DATA", tmp)
         t0 = time.perf_counter()
@@ -182,14 +247,28 @@ def main() -> int:
             f"per call, p99:    ours {p99(ours):.1f} us, calc_price {p99(theirs):.1f} us -> "
             f"{p99(theirs) / p99(ours):.1f}x"
         )
-        loop = sum(theirs) / len(theirs) * n_bulk / 1e6
-        sql = bulk_sql(con, rows)
+        wall_per_call, cpu_per_call = calc_price_loop(sample)
+        loop_wall, loop_cpu = wall_per_call * n_bulk, cpu_per_call * n_bulk
         print(
-            f"bulk reprice {n_bulk:,} rows: SQL twin {sql:.2f} s, calc_price loop {loop:.1f} s "
-            f"(extrapolated from {len(sample):,}) -> {loop / sql:.0f}x"
+            f"calc_price in a loop over {n_bulk:,} rows: {loop_wall:.1f} s wall, {loop_cpu:.1f} s"
+            f" CPU (extrapolated from a {len(sample):,}-call loop)"
+        )
+        load_usage_input(con, rows)
+        if args.row_twin:
+            sql = bulk_rows(con, n_bulk)
+            print(f"  row twin (pricing_totals): {sql:.2f} s -> {loop_wall / sql:.0f}x")
+        (key_wall, key_cpu), (wall, cpu) = bulk_wide(con)
+        print(
+            f"  columnar twin (pricing_wide_totals into a table): {wall:.3f} s wall, {cpu:.3f} s"
+            f" CPU -> {loop_wall / wall:.0f}x wall, {loop_cpu / cpu:.0f}x CPU"
+        )
+        print(
+            f"  + keying usage_input -> usage_wide: {key_wall:.3f} s wall, {key_cpu:.3f} s CPU"
+            f" -> {loop_wall / (wall + key_wall):.0f}x wall with keying"
         )
         python_loop = sum(ours) / len(ours) * n_bulk / 1e6
-        print(f"(our Python cost function in a loop: {python_loop:.1f} s)")
+        print(f"  (our Python cost function in a loop: {python_loop:.1f} s)")
+    print(load())
     return 0
 
 
