@@ -36,12 +36,14 @@ Money is ``Decimal`` computed exactly (an inexact step raises); nothing is round
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import UTC, datetime, time
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 
 import msgspec
+from msgspec.structs import astuple
 
-from .index import ModelPrices, PriceIndex, PriceRow, PricingError
+from .index import ModelPrices, PriceIndex, PriceRow, PricingError, UnknownModelError
 from .usage import FALLS_BACK_TO_WHOLE, PARTS, USAGE_KEYS, Usage, depth, strict_parts
 
 # Enough digits for any DECIMAL(38,18) amount times any quantity; inexact results raise.
@@ -130,12 +132,36 @@ def price_usage(
 ) -> Breakdown:
     """Price one call. Raises UnpricedError, AmbiguousPriceError or UnknownModelError.
 
-    Served by the model's compiled plan (:mod:`.plan`): the same rules evaluated once per
-    piece of time and size, identical results to :func:`price_model`."""
-    model = prices.model(provider_id, model_id)
-    return _plan.price_planned(
-        model, prices.dimension_for_key, prices.catalog_version, usage, at, context
-    )
+    Served by the model's compiled plan (:mod:`.plan`): the rules of :func:`price_model`
+    evaluated once per piece of time and size, identical results; anything the plan does not
+    price (an error, an unusual key) goes through :func:`price_model` itself."""
+    try:
+        model = prices.models[(provider_id, model_id)]
+    except KeyError:
+        raise UnknownModelError(provider_id, model_id) from None
+    if at.tzinfo is not UTC:
+        at = as_utc(at)
+    plan = model.compiled.get(context)
+    if plan is None:
+        plan = _plan.plan_for(model, prices.dimension_for_key, context)
+    if plan.simple:
+        cell = plan.cells[bisect_right(plan.breaks, at)]
+    else:
+        cell = plan.cell(at, usage.input_tokens)
+    if cell is not None:
+        priced = cell.price(astuple(usage))
+        if priced is not None:
+            return Breakdown(
+                provider_id,
+                model_id,
+                at,
+                priced[0],
+                priced[1],
+                "USD",
+                prices.catalog_version,
+                context,
+            )
+    return price_model(model, prices.dimension_for_key, prices.catalog_version, usage, at, context)
 
 
 def price_model(

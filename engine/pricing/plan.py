@@ -22,11 +22,9 @@ from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from operator import itemgetter
 
-from msgspec.structs import astuple  # a usage's quantities in vocabulary order
-
 from . import cost
 from .index import ModelPrices, PriceRow
-from .usage import FALLS_BACK_TO_WHOLE, PARTS, USAGE_KEYS, Usage, strict_parts
+from .usage import FALLS_BACK_TO_WHOLE, PARTS, USAGE_KEYS, strict_parts
 
 _INDEX = {k: i for i, k in enumerate(USAGE_KEYS)}
 _MULTIPLY = cost.EXACT.multiply
@@ -87,7 +85,7 @@ class ContextPlan:
     """One model under one context: cells by validity interval, time-of-day segment and
     input-token band. A cell of None means "the reference path" (e.g. a tier not offered)."""
 
-    __slots__ = ("breaks", "cells", "lc_breaks", "tod_breaks")
+    __slots__ = ("breaks", "cells", "lc_breaks", "simple", "tod_breaks")
 
     def __init__(
         self,
@@ -102,6 +100,7 @@ class ContextPlan:
             lc_breaks,
             cells,
         )
+        self.simple = not tod_breaks and not lc_breaks  # cut by validity instants only
 
     def cell(self, at: datetime, input_tokens: int) -> Cell | None:
         index = bisect_right(self.breaks, at)
@@ -223,28 +222,3 @@ def plan_for(
     if plan is None:
         plan = model.compiled[context] = compile_plan(model, dimension_for_key, context)
     return plan
-
-
-def price_planned(
-    model: ModelPrices,
-    dimension_for_key: dict[str, str],
-    catalog_version: str,
-    usage: Usage,
-    at: datetime,
-    context: cost.PricingContext,
-) -> cost.Breakdown:
-    """:func:`.cost.price_model`'s result through the compiled plan (the reference path when
-    the plan cannot price the call)."""
-    at = cost.as_utc(at)
-    plan = model.compiled.get(context)
-    if plan is None:
-        plan = plan_for(model, dimension_for_key, context)
-    cell = plan.cell(at, usage.input_tokens)
-    if cell is not None:
-        priced = cell.price(astuple(usage))
-        if priced is not None:
-            items, total = priced
-            return cost.Breakdown(
-                model.provider_id, model.model_id, at, items, total, "USD", catalog_version, context
-            )
-    return cost.price_model(model, dimension_for_key, catalog_version, usage, at, context)

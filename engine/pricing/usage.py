@@ -126,12 +126,27 @@ class Usage(msgspec.Struct, frozen=True):
 
     def __post_init__(self) -> None:
         values = astuple(self)
-        if not _plain_counts(values):
+        # The common case checked with C-level builtins and no Python loop: every quantity an
+        # int (a float or Decimal anywhere, even a zero, makes the sum a float or Decimal), the
+        # non-zero ones (few) of type int exactly (not bool) and in range. Anything else is
+        # checked key by key.
+        try:
+            plain = type(sum(values)) is int
+        except TypeError:  # a non-number somewhere
+            plain = False
+        if plain:
+            used = tuple(compress(values, values))
+            plain = not used or (
+                _JUST_INT.issuperset(map(type, used))
+                and min(used) >= 0
+                and max(used) <= MAX_QUANTITY
+            )
+        if not plain:
             for key, value in zip(USAGE_KEYS, values, strict=True):
                 if isinstance(value, float):
                     raise UsageError(f"{key} is a float: pass an int or Decimal (or from_mapping)")
                 _checked_number(key, value)
-        part_values = _PART_VALUES(self)
+        part_values = values[1:9] + values[10:13]  # the _PART_KEYS (checked below)
         if any(part_values) and not _parts_fit(self, part_values):
             _check_parts(self)  # raises, naming the first overflowing whole
 
@@ -169,7 +184,8 @@ _ALL_VALUES = attrgetter(*USAGE_KEYS)
 _JUST_INT = frozenset({int})
 # The keys that are a part of another: only when one is used can a whole be exceeded.
 _PART_KEYS: tuple[str, ...] = tuple(k for k, a in PARTS.items() if len(a) > 1)
-_PART_VALUES = attrgetter(*_PART_KEYS)
+if USAGE_KEYS[1:9] + USAGE_KEYS[10:13] != _PART_KEYS:
+    raise AssertionError("Usage.__post_init__ slices the part keys by position")
 # The check of _check_parts restricted to the keys a pattern of used parts involves, per pattern
 # (at most 2^12): (key, positions of its involved strict parts), parts before wholes.
 _PART_PLANS: dict[tuple[int, ...], tuple[tuple[str, tuple[int, ...]], ...]] = {}
@@ -177,22 +193,6 @@ _PART_PLANS: dict[tuple[int, ...], tuple[tuple[str, tuple[int, ...]], ...]] = {}
 _PART_CHECKS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
     (key, strict_parts(key)) for key in sorted(PARTS, key=lambda k: -len(PARTS[k]))
 )
-
-
-def _plain_counts(values: tuple) -> bool:
-    """The common case, checked with C-level builtins and no Python loop: every quantity an int
-    (a float or Decimal anywhere, even a zero, makes the sum a float or Decimal), the non-zero
-    ones (few) of type int exactly (not bool) and in range. False for anything else, which the
-    caller then checks key by key."""
-    try:
-        if type(sum(values)) is not int:
-            return False
-    except TypeError:  # a non-number somewhere
-        return False
-    used = tuple(compress(values, values))
-    return not used or (
-        _JUST_INT.issuperset(map(type, used)) and min(used) >= 0 and max(used) <= MAX_QUANTITY
-    )
 
 
 def _checked_number(key: str, value: object) -> Decimal | int:
