@@ -2,11 +2,9 @@
 -- (wide.sql): each call gets the integer key of its model's card for its context, where the
 -- context is normalized per model (a region, size, quality or resolution the model's rows do not
 -- name prices as none). Calls that cannot be keyed go to usage_wide_rejects with the error the
--- Python cost function raises. (jinja2 template, rendered by engine/pricing/wide.py.)
-DELETE FROM usage_wide;
-DELETE FROM usage_wide_rejects;
-
-INSERT INTO usage_wide
+-- Python cost function raises. Both tables are re-created (no deleted rows left behind).
+-- (jinja2 template, rendered by engine/pricing/wide.py.)
+CREATE OR REPLACE TABLE usage_wide AS
 WITH keyed AS (
     SELECT u.*, c.card_key
     FROM usage_input u
@@ -22,16 +20,16 @@ WITH keyed AS (
      AND c.{{ kind }} IS NOT DISTINCT FROM v_{{ kind }}.value
 {%- endfor %}
 )
-SELECT call_id, card_key, "at",
+SELECT call_id, card_key::INTEGER AS card_key, "at",
        ((epoch_us("at") % 86400000000) + 86400000000) % 86400000000 AS tod_us,
 {%- for k in keys %}
        {% if k in fractional %}({{ k }} * 1000000)::BIGINT AS {{ k }}{% else %}{{ k }}{% endif %}{{ "," if not loop.last }}
 {%- endfor %}
 FROM keyed;
 
-INSERT INTO usage_wide_rejects
-SELECT u.call_id, 'unknown_model', NULL,
-       'unknown model ' || u.model_id || ' for provider ' || u.provider_id
+CREATE OR REPLACE TABLE usage_wide_rejects AS
+SELECT u.call_id, 'unknown_model' AS error_kind, NULL::VARCHAR AS error_dimension,
+       'unknown model ' || u.model_id || ' for provider ' || u.provider_id AS error
 FROM usage_input u
 ANTI JOIN pricing_card_models m USING (provider_id, model_id)
 UNION ALL
