@@ -135,7 +135,7 @@ class Usage(msgspec.Struct, frozen=True):
         except TypeError:  # a non-number somewhere
             plain = False
         if plain:
-            used = tuple(compress(values, values))
+            used = tuple(filter(None, values))  # the non-zero quantities
             plain = not used or (
                 _JUST_INT.issuperset(map(type, used))
                 and min(used) >= 0
@@ -146,8 +146,10 @@ class Usage(msgspec.Struct, frozen=True):
                 if isinstance(value, float):
                     raise UsageError(f"{key} is a float: pass an int or Decimal (or from_mapping)")
                 _checked_number(key, value)
-        part_values = values[1:9] + values[10:13]  # the _PART_KEYS (checked below)
-        if any(part_values) and not _parts_fit(self, part_values):
+        # a part is used (the _PART_KEYS, by position: checked below) and a whole overflows
+        if (any(values[1:9]) or any(values[10:13])) and not _parts_fit(
+            self, values[1:9] + values[10:13]
+        ):
             _check_parts(self)  # raises, naming the first overflowing whole
 
     @classmethod
