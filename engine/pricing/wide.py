@@ -19,9 +19,11 @@ The error test is linear too (see ratecard.sql). Tests check the totals and erro
 Python cost function on 100k random usages.
 
 Exactness: coefficients are built at DECIMAL(38, 24) (any DECIMAL(38, 18) amount divided by a
-``per`` up to 10^6), then stored at the smallest scale that holds every one of them exactly
-(:func:`card_scale`; an assertion query re-checks); products and sums are exact DECIMAL(38)
-arithmetic, and DuckDB raises on overflow rather than round.
+``per`` up to 10^6), then stored per cell as integers at the cell's own scale (the decimals its
+finest coefficient needs: :func:`cell_scale`; :func:`integer_card` refuses any coefficient that
+would not be integral). A call's total is an integer sum of products — BIGINT where the cell
+proves it cannot overflow, else HUGEINT — turned into money as ``DECIMAL(38, 0) * 10^-scale``;
+nothing is rounded, and DuckDB raises on any overflow rather than round.
 """
 
 from __future__ import annotations
