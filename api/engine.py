@@ -10,7 +10,6 @@ pricing's and records the ledger's.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -38,7 +37,7 @@ from .translate import Untranslatable
 from .upstream import build_target
 
 AUTO = "auto"
-FUNDS_TTL_S = 1.0
+Funds = dict[str, frozenset[str]]  # fund source -> providers it can pay for (vault's view)
 
 
 def _register_errors() -> None:
@@ -74,7 +73,6 @@ class Planner:
         self.max_output = {
             (p.id, m.id): m.limits.max_output_tokens for p, m in res.catalog.models() if m.limits
         }
-        self._funds: dict[str, tuple[float, dict[str, frozenset[str]]]] = {}
         # Per gateway endpoint, the providers that can serve it (natively or translated).
         self.servers = {
             endpoint: {pid for pid, p in self.providers.items() if _upstream(p, endpoint)}
@@ -92,38 +90,27 @@ class Planner:
             )
         return found[0]
 
-    def resolve_model_for(self, tenant_id: str, name: str) -> tuple[str, str]:
+    def resolve_model_for(self, name: str, funded: Funds, policy: TenantPolicy) -> tuple[str, str]:
         """Like ``resolve_model``, but a bare id served by several providers resolves, as calls
         do, to the first one the tenant can pay for (its key, a local endpoint, the platform)."""
         first = self.resolve_model(name)
         candidates = self.names[name.strip()]
-        policy = self.routing.policy(tenant_id)
-        usable = _fundable(candidates, self._funds_cached(tenant_id), policy, self.providers)
+        usable = _fundable(candidates, funded, policy, self.providers)
         return usable[0] if usable else first
 
-    def fund_source_for(self, tenant_id: str, provider_id: str) -> str:
-        """Who would pay a call to ``provider_id`` now: the tenant's key, else a local endpoint,
-        else the platform's key (when policy allows). For quotes: read through a one-second
-        cache (a credential added this second may be seen on the next quote); calls resolve
-        their credential from the vault itself."""
-        funded = self._funds_cached(tenant_id)
+    def fund_source_for(self, provider_id: str, funded: Funds, policy: TenantPolicy) -> str:
+        """Who would pay a call to ``provider_id`` now (``funded``: the vault's
+        ``fund_sources``): the tenant's key, else a local endpoint, else the platform's key
+        (when policy allows). Calls resolve their credential from the vault itself."""
         if provider_id in funded["byok"]:
             return "byok"
         if provider_id in funded["local"] or self.providers[provider_id].kind == "local":
             return "local"
-        if self.routing.policy(tenant_id).byok_only:
+        if policy.byok_only:
             raise ApiProblem(
                 "no_credential", f"tenant policy is BYOK-only; no key for {provider_id}"
             )
         return "platform"
-
-    def _funds_cached(self, tenant_id: str) -> dict[str, frozenset[str]]:
-        now = time.monotonic()
-        cached = self._funds.get(tenant_id)
-        if cached is None or now - cached[0] > FUNDS_TTL_S:
-            cached = (now, fund_sources(self.res.vault, tenant_id))
-            self._funds[tenant_id] = cached
-        return cached[1]
 
     def plan(self, tenant_id: str, call: CallRequest, call_id: str, protocol: str) -> CallPlan:
         requested = call.body["model"].strip()
@@ -243,6 +230,7 @@ class Planner:
             call_id,
             allow_platform_fallback=not policy.byok_only,
             provider_kind=str(provider.kind),
+            wait=False,  # its row commits during the provider call; settlement waits for it
         )
         base_url = (
             resolution.base_url
@@ -272,6 +260,7 @@ class Planner:
             credential_id=resolution.credential_id,
             fund_source=str(resolution.fund_source),
             routed=routed,
+            resolution_durable=resolution.wait_durable,
         )
         if translated is not None:
             plan.context[UPSTREAM_KEY] = upstream
@@ -415,6 +404,7 @@ class Settler:
             context=extracted.context,
         )
         record = billing_record(plan, call, settled.priced, at, settled.quote_id)
+        plan.resolution_durable()  # the record names the resolution row: it must exist first
         try:
             entry = self.res.ledger.submit(record).result(timeout=30)
         except IdempotencyConflict as exc:

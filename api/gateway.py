@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -61,6 +61,8 @@ class CallPlan:
     fund_source: str
     routed: bool
     context: dict[str, Any] = field(default_factory=dict)  # engine-specific (quote, decision)
+    # Blocks until the vault's resolution row for this call is committed (before billing).
+    resolution_durable: Callable[[], None] = lambda: None
 
 
 @dataclass(frozen=True)

@@ -135,3 +135,30 @@ def test_quotes_survive_a_restart(tmp_path: Path) -> None:
         found = second.app.state.resources.quoter.store.get(made["quote_id"])
         assert found is not None
         assert found.priced.billed.billed_amount == Decimal(made["billed_amount"])
+
+
+def test_a_warm_quote_runs_no_query_and_sees_a_new_key_at_once(
+    client: TestClient, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    res = client.app.state.resources
+    usage = {"input_tokens": 10, "output_tokens": 5}
+    assert quote(client, token, model="openai/gpt-4o", usage=usage).status_code == 200
+
+    def no_query(*args: object, **kwargs: object):
+        raise AssertionError("a warm quote must not query DuckDB")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(res.vault.repo, "_use", no_query)
+        patched.setattr(res, "cursor", no_query)
+        patched.setattr(res.quoter.store.durable, "get", no_query)
+        warm = quote(client, token, model="openai/gpt-4o", usage=usage)
+    assert warm.status_code == 200, warm.text
+    assert warm.json()["fund_source"] == "platform"
+    added = client.post(
+        "/v1/credentials",
+        headers={"authorization": f"Bearer {token}"},
+        json={"provider_id": "openai", "label": "mine", "secret": "sk-quote-own-key-0001"},
+    )
+    assert added.status_code == 201, added.text
+    # The vault's cache was dropped by the write: the very next quote sees the tenant's key.
+    assert quote(client, token, model="openai/gpt-4o", usage=usage).json()["fund_source"] == "byok"

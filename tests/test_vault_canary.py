@@ -149,6 +149,7 @@ def test_canary_never_escapes(tmp_path: Path, caplog, capsys, monkeypatch) -> No
             "UPDATE vault_credentials SET ciphertext = ? WHERE credential_id = ?",
             [tampered, cred_id],
         )
+        vault.repo.forget_cached()  # the row was changed behind the repository's back
         for i in range(4):
             expect_error(
                 lambda i=i: vault.decrypt_for_call(
@@ -159,6 +160,7 @@ def test_canary_never_escapes(tmp_path: Path, caplog, capsys, monkeypatch) -> No
             "UPDATE vault_credentials SET ciphertext = ? WHERE credential_id = ?",
             [sealed.ciphertext, cred_id],
         )
+        vault.repo.forget_cached()
         original_append = vault.repo.append_access
         vault.repo.append_access = lambda e: (_ for _ in ()).throw(duckdb.IOException("full"))
         expect_error(

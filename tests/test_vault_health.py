@@ -203,6 +203,7 @@ def test_a_broken_credential_does_not_stop_the_round(vault: Vault, fake: FakePro
         "UPDATE vault_credentials SET ciphertext = ? WHERE credential_id = ?",
         [flipped, bad.credential_id],
     )
+    vault.repo.forget_cached()  # changed behind the repository's back
     results = {r.credential_id: r for r in HealthChecker(vault, _endpoints(fake)).run_once()}
     assert results[good.credential_id].status == Status.active
     assert results[bad.credential_id].outcome == "not_checked"

@@ -118,6 +118,7 @@ def test_ciphertext_copied_to_another_tenant_row_fails(vault: Vault) -> None:
         "WHERE credential_id = ?) WHERE credential_id = ?",
         [a.credential_id, b.credential_id],
     )
+    vault.repo.forget_cached()  # changed behind the repository's back
     with pytest.raises(DecryptFailed):
         _open(vault, "tenant-b", b)
     assert vault.repo.access_log("tenant-b")[0].result == AccessResult.failed

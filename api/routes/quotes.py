@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from anyio import to_thread
 from litestar import Request, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
@@ -13,8 +14,10 @@ from byokvault.engine.pricing.cost import PricingContext
 from byokvault.engine.pricing.quote import Quote
 from byokvault.engine.pricing.usage import Usage, UsageError
 from byokvault.engine.routing.requirements import requirements_for
+from byokvault.engine.vault.resolve import cached_fund_sources, fund_sources
 
 from ..auth import Principal, provide_principal, tenant_scope
+from ..engine import Funds, Planner
 from ..problems import invalid
 from ..schemas import MarginTable, QuoteLineOut, QuoteOut, QuoteRequest
 
@@ -24,28 +27,38 @@ from ..schemas import MarginTable, QuoteLineOut, QuoteOut, QuoteRequest
     operation_id="quote",
     tags=["billing"],
     status_code=200,
-    sync_to_thread=True,  # the quote store and the vault are DuckDB
     dependencies={"principal": Provide(provide_principal)},
 )
-def quote(
+async def quote(
     request: Request[Any, Any, Any],
     principal: NamedDependency[Principal],
     data: JSONBody[QuoteRequest],
 ) -> QuoteOut:
+    """A warm quote is pure Python on the event loop (prices in memory, the tenant's funding
+    from the vault's cache, the quote kept by a write-behind store); only a cold vault cache
+    sends the quote to a worker thread, because reading it is a DuckDB query."""
     tenant = tenant_scope(principal, data.tenant_id)
     res = request.app.state.resources
-    planner = request.app.state.gateway.planner
-    provider_id, model_id = planner.resolve_model_for(tenant, data.model)
+    funded = cached_fund_sources(res.vault, tenant)
+    if funded is None:
+        funded = await to_thread.run_sync(fund_sources, res.vault, tenant)
+    return quote_out(make_quote(request.app.state.gateway.planner, tenant, data, funded))
+
+
+def make_quote(planner: Planner, tenant: str, data: QuoteRequest, funded: Funds) -> Quote:
+    """Price ``data`` for ``tenant`` (who pays: ``funded``, the vault's fund sources)."""
+    res = planner.res
+    policy = planner.routing.policy(tenant)
+    provider_id, model_id = planner.resolve_model_for(data.model, funded, policy)
     usage = _usage(data, res)
-    fund_source = data.fund_source or planner.fund_source_for(tenant, provider_id)
-    made = res.quoter.quote(
+    fund_source = data.fund_source or planner.fund_source_for(provider_id, funded, policy)
+    return res.quoter.quote(
         provider_id,
         model_id,
         usage,
         fund_source=fund_source,
         context=PricingContext(service_tier=data.service_tier),
     )
-    return quote_out(made)
 
 
 def _usage(data: QuoteRequest, res: Any) -> Usage:

@@ -2,12 +2,20 @@
 the platform key where the caller's policy allows it, then a local endpoint (no key) — and
 record one resolution row per call (tiers tried, credential used, why others were skipped, fund
 source). The ledger joins on ``call_id``. Policy is the caller's: this module reads no rules.
+
+The resolution row goes through the audit group commit. ``resolve(wait=False)`` returns before
+it is committed (the access event of an opened key is always committed first, in
+``decrypt_for_call``): a caller such as the gateway then waits on ``Resolution.durable`` before
+it bills, so the row's commit overlaps the provider call instead of delaying it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import duckdb
 
 from .clock import now
 from .errors import DecryptFailed, NoCredential, VaultInputError
@@ -34,6 +42,16 @@ class Resolution:
     record: ResolutionRecord
     secret: Secret | None
     base_url: str | None
+    durable: Future[None] = field(default_factory=Future, compare=False, repr=False)
+
+    def wait_durable(self, timeout: float | None = 30.0) -> None:
+        """Block until the resolution row is committed (raises what the commit raised)."""
+        try:
+            self.durable.result(timeout)
+        except duckdb.ConstraintException:
+            raise VaultInputError(
+                "call_id", f"{self.record.call_id!r} was already resolved"
+            ) from None
 
     @property
     def credential_id(self) -> str | None:
@@ -69,10 +87,12 @@ def resolve(
     allow_platform_fallback: bool,
     provider_kind: str = "cloud",
     actor: str = "resolver",
+    wait: bool = True,
 ) -> Resolution:
-    """Resolve the credential for one call and record the resolution row.
+    """Resolve the credential for one call and record the resolution row (committed before
+    returning unless ``wait`` is False: then see ``Resolution.durable``).
 
-    Raises ``NoCredential`` (after recording a row with fund source ``none``) when no tier can
+    Raises ``NoCredential`` (after committing a row with fund source ``none``) when no tier can
     serve the call.
     """
     check_id("tenant_id", tenant_id)  # the platform tenant never makes calls of its own
@@ -94,15 +114,19 @@ def resolve(
         if found is not None:
             credential, secret = found
             source = _fund_source(tier, credential)
-            return _record(
+            found_at = _record(
                 vault, tenant_id, provider_id, call_id, credential, source, attempts, secret
             )
+            return _waited(found_at, wait)
     if provider_kind == "local":
         attempts.append(TierAttempt("local", None, "used", "local provider needs no key"))
-        return _record(
+        local = _record(
             vault, tenant_id, provider_id, call_id, None, FundSource.local, attempts, None
         )
-    _record(vault, tenant_id, provider_id, call_id, None, FundSource.none, attempts, None)
+        return _waited(local, wait)
+    _record(
+        vault, tenant_id, provider_id, call_id, None, FundSource.none, attempts, None
+    ).wait_durable()
     reasons = "; ".join(f"{a.tier}: {a.reason}" for a in attempts)
     raise NoCredential(f"no credential for {provider_id} (call {call_id}): {reasons}")
 
@@ -174,8 +198,14 @@ def _record(
         fund_source,
         attempts,
     )
-    vault.repo.insert_resolution(record)
-    return Resolution(record, secret, credential.base_url if credential else None)
+    durable = vault.repo.submit_resolution(record)
+    return Resolution(record, secret, credential.base_url if credential else None, durable)
+
+
+def _waited(resolution: Resolution, wait: bool) -> Resolution:
+    if wait:
+        resolution.wait_durable()
+    return resolution
 
 
 def fund_sources(vault: Vault, tenant_id: str) -> dict[str, frozenset[str]]:
@@ -183,8 +213,22 @@ def fund_sources(vault: Vault, tenant_id: str) -> dict[str, frozenset[str]]:
     the tenant has a usable key, ``platform`` where the platform has one, ``local`` where the
     tenant configured a local endpoint. Policy (whether platform may pay) stays the caller's."""
     check_id("tenant_id", tenant_id)
-    own = [c for c in vault.repo.credentials(tenant_id) if c.status in USABLE]
-    platform = [c for c in vault.repo.credentials(PLATFORM_TENANT) if c.status in USABLE]
+    return _funds(vault.repo.credentials(tenant_id), vault.repo.credentials(PLATFORM_TENANT))
+
+
+def cached_fund_sources(vault: Vault, tenant_id: str) -> dict[str, frozenset[str]] | None:
+    """``fund_sources`` from the vault's cache alone, or None when it would need a query."""
+    check_id("tenant_id", tenant_id)
+    own = vault.repo.credentials_if_cached(tenant_id)
+    platform = vault.repo.credentials_if_cached(PLATFORM_TENANT)
+    return None if own is None or platform is None else _funds(own, platform)
+
+
+def _funds(
+    tenant_credentials: list[Credential], platform_credentials: list[Credential]
+) -> dict[str, frozenset[str]]:
+    own = [c for c in tenant_credentials if c.status in USABLE]
+    platform = [c for c in platform_credentials if c.status in USABLE]
     return {
         "byok": frozenset(c.provider_id for c in own if c.has_secret),
         "platform": frozenset(c.provider_id for c in platform if c.has_secret),

@@ -10,21 +10,27 @@ in ``vault_migrations`` (simonw/llm style). Every query is a named block in
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import duckdb
+import pyarrow as pa
 
+from ..duckdb_params import skip_absent_pandas
 from ..paths import SQL_DIR, data_dir, sql_text
-from .errors import VaultError
+from .errors import VaultError, VaultInputError
+from .groupcommit import AuditRow, GroupCommitter
 from .model import (
     PLATFORM_TENANT,
     AccessEvent,
@@ -56,6 +62,81 @@ def _named_queries(text: str) -> dict[str, str]:
 
 
 Q = _named_queries(sql_text("vault/queries.sql"))
+skip_absent_pandas()  # halves the cost of every parameterized query (see duckdb_params)
+
+# Audit tables written by group commit: batch name -> (its query, the Arrow table's columns).
+_AUDIT_BATCHES = {
+    "access": (
+        "access_batch",
+        Q["insert_access_batch"],
+        ("event_id", "occurred_at", "actor", "tenant_id", "credential_id", "purpose", "call_id",
+         "result", "detail"),
+    ),
+    "resolution": (
+        "resolution_batch",
+        Q["insert_resolution_batch"],
+        ("call_id", "occurred_at", "tenant_id", "provider_id", "credential_id", "fund_source",
+         "tiers"),
+    ),
+}  # fmt: skip
+# Call ids resolved in this process, remembered to refuse a reuse without a query (the table's
+# primary key is the backstop for older ones).
+RECENT_CALL_IDS = 200_000
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _changes_credentials(method: F) -> F:
+    """Marks a method that writes credentials or data keys: the read cache is dropped after it
+    (whether it committed or not), so no reader keeps a stale row."""
+
+    @functools.wraps(method)
+    def wrapper(self: DuckDBVaultRepository, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._cache.invalidate()
+
+    return wrapper  # type: ignore[return-value]
+
+
+_MISSING = object()
+
+
+class _CredentialCache:
+    """Credentials per tenant and sealed secrets per credential, read once and kept until a
+    write through this repository changes them. Exact, because this process is the only writer:
+    the database file is held by one process at a time (``DatabaseInUse``). A reader stores what
+    it read only if no write invalidated the cache meanwhile (the generation check)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.generation = 0
+        self._tenants: dict[str, list[Credential]] = {}
+        self._sealed: dict[str, SealedSecret | None] = {}
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._tenants.clear()
+            self._sealed.clear()
+
+    def tenant(self, tenant_id: str) -> list[Credential] | None:
+        return self._tenants.get(tenant_id)
+
+    def sealed(self, credential_id: str) -> tuple[bool, SealedSecret | None]:
+        found = self._sealed.get(credential_id, _MISSING)
+        return (False, None) if found is _MISSING else (True, found)  # type: ignore[return-value]
+
+    def keep_tenant(self, generation: int, tenant_id: str, rows: list[Credential]) -> None:
+        with self._lock:
+            if generation == self.generation:
+                self._tenants[tenant_id] = rows
+
+    def keep_sealed(self, generation: int, credential_id: str, sealed: SealedSecret | None) -> None:
+        with self._lock:
+            if generation == self.generation:
+                self._sealed[credential_id] = sealed
 
 
 def migration_files(folder: str = "vault") -> list[tuple[str, str]]:
@@ -122,6 +203,7 @@ class VaultRepository(Protocol):
     ) -> None: ...
     def credential(self, credential_id: str) -> Credential | None: ...
     def credentials(self, tenant_id: str, provider_id: str | None = None) -> list[Credential]: ...
+    def credentials_if_cached(self, tenant_id: str) -> list[Credential] | None: ...
     def all_credentials(self) -> list[Credential]: ...
     def resolution_candidates(
         self, tenant_id: str, provider_id: str, call_id: str
@@ -156,6 +238,7 @@ class VaultRepository(Protocol):
     ) -> list[AccessEvent]: ...
     def failures_since(self, credential_id: str, since: datetime) -> int: ...
     def insert_resolution(self, record: ResolutionRecord) -> None: ...
+    def submit_resolution(self, record: ResolutionRecord) -> Future[None]: ...
     def resolution(self, call_id: str) -> ResolutionRecord | None: ...
     def append_health(self, credential_id: str, event: HealthEvent) -> None: ...
     def health_events(self, credential_id: str, limit: int = 20) -> list[HealthEvent]: ...
@@ -227,6 +310,10 @@ class DuckDBVaultRepository:
         self._migrate(self._main, "vault")
         self._migrate("audit", "vault/audit")
         self._con.execute(f'USE "{self._main}"')
+        self._cache = _CredentialCache()
+        self._call_ids: OrderedDict[str, None] = OrderedDict()
+        self._call_ids_lock = threading.Lock()
+        self.audit_writer = GroupCommitter(self._commit_audit, name="vault-audit")
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -307,6 +394,7 @@ class DuckDBVaultRepository:
             row = cur.execute(Q["latest_data_key"], [tenant_id]).fetchone()
         return row[0] if row else None
 
+    @_changes_credentials
     def create_data_key(
         self, tenant_id: str, dk_version: int, kek_id: str, wrapped: bytes, at: datetime
     ) -> bool:
@@ -331,12 +419,14 @@ class DuckDBVaultRepository:
             for tenant, version, ids, blobs in rows
         ]
 
+    @_changes_credentials
     def add_wrapped_key(
         self, tenant_id: str, dk_version: int, kek_id: str, wrapped: bytes, at: datetime
     ) -> None:
         with self._use() as cur:
             cur.execute(Q["insert_wrapped_key"], [tenant_id, dk_version, kek_id, wrapped, at])
 
+    @_changes_credentials
     def drop_wrapped_keys_except(self, kek_id: str) -> None:
         with self._use() as cur:
             cur.execute(Q["delete_wrapped_other_keks"], [kek_id])
@@ -347,6 +437,7 @@ class DuckDBVaultRepository:
 
     # -- credentials ------------------------------------------------------------------------
 
+    @_changes_credentials
     def insert_credential(
         self,
         credential_id: str,
@@ -384,10 +475,26 @@ class DuckDBVaultRepository:
             row = cur.execute(Q["credential"], [credential_id]).fetchone()
         return Credential.from_row(row) if row else None
 
+    def forget_cached(self) -> None:
+        """Drop cached credentials: for whoever changed the file behind this repository's back
+        (a test tampering with a stored row)."""
+        self._cache.invalidate()
+
     def credentials(self, tenant_id: str, provider_id: str | None = None) -> list[Credential]:
-        with self._use() as cur:
-            rows = cur.execute(Q["credentials"], [tenant_id, provider_id, provider_id]).fetchall()
-        return [Credential.from_row(r) for r in rows]
+        """The tenant's credentials (ordered by provider, creation, id), from the cache."""
+        found = self._cache.tenant(tenant_id)
+        if found is None:
+            generation = self._cache.generation
+            with self._use() as cur:
+                rows = cur.execute(Q["credentials"], [tenant_id, None, None]).fetchall()
+            found = [Credential.from_row(r) for r in rows]
+            self._cache.keep_tenant(generation, tenant_id, found)
+        return [c for c in found if provider_id is None or c.provider_id == provider_id]
+
+    def credentials_if_cached(self, tenant_id: str) -> list[Credential] | None:
+        """The tenant's credentials if the cache holds them, else None (never a query: for an
+        event loop, which must not block on DuckDB)."""
+        return self._cache.tenant(tenant_id)
 
     def all_credentials(self) -> list[Credential]:
         with self._use() as cur:
@@ -396,33 +503,33 @@ class DuckDBVaultRepository:
     def resolution_candidates(
         self, tenant_id: str, provider_id: str, call_id: str
     ) -> tuple[bool, list[Credential], list[Credential]]:
-        """(call id already resolved?, the tenant's credentials, the platform's) in one query."""
-        with self._use() as cur:
-            rows = cur.execute(
-                Q["resolution_candidates"], [tenant_id, provider_id, call_id, PLATFORM_TENANT]
-            ).fetchall()
-        creds = [Credential.from_row(r[1:]) for r in rows if r[1] is not None]
-        own = [c for c in creds if c.tenant_id == tenant_id]
-        platform = [c for c in creds if c.tenant_id == PLATFORM_TENANT]
-        return bool(rows[0][0]), own, platform
+        """(call id already resolved in this process?, the tenant's credentials, the
+        platform's): from the cache, so a warm resolution runs no query."""
+        own = self.credentials(tenant_id, provider_id)
+        platform = self.credentials(PLATFORM_TENANT, provider_id)
+        with self._call_ids_lock:
+            seen = call_id in self._call_ids
+        return seen, own, platform
 
     def secret_for_decrypt(self, credential_id: str) -> SealedSecret | None:
+        """The credential's ciphertext and data-key forms (one snapshot), from the cache. Only
+        ciphertext is cached: a plaintext exists only inside ``Vault.decrypt_for_call``."""
+        known, sealed = self._cache.sealed(credential_id)
+        if known:
+            return sealed
+        generation = self._cache.generation
         with self._use() as cur:
             rows = cur.execute(Q["secret_for_decrypt"], [credential_id]).fetchall()
-        if not rows:
-            return None
-        tenant, provider, status, secret_version, dk_version, ciphertext, _, _ = rows[0]
-        wrapped = {r[6]: bytes(r[7]) for r in rows if r[6] is not None}
-        blob = bytes(ciphertext) if ciphertext is not None else None
-        return SealedSecret(
-            tenant, provider, Status(status), secret_version, dk_version, blob, wrapped
-        )
+        sealed = _sealed_of(rows)
+        self._cache.keep_sealed(generation, credential_id, sealed)
+        return sealed
 
     def tenant_ciphertexts(self, tenant_id: str) -> list[tuple[str, str, int, int, bytes]]:
         with self._use() as cur:
             rows = cur.execute(Q["tenant_ciphertexts"], [tenant_id]).fetchall()
         return [(c, p, sv, dk, bytes(ct)) for c, p, sv, dk, ct in rows]
 
+    @_changes_credentials
     def replace_secret(
         self,
         credential_id: str,
@@ -438,6 +545,7 @@ class DuckDBVaultRepository:
                 [ciphertext, fingerprint, secret_version, dk_version, at, at, credential_id],
             )
 
+    @_changes_credentials
     def commit_data_key_rotation(
         self,
         tenant_id: str,
@@ -465,12 +573,14 @@ class DuckDBVaultRepository:
         except (duckdb.ConstraintException, duckdb.TransactionException) as exc:
             raise ConcurrentChange(f"data key rotation for {tenant_id}: {exc}") from None
 
+    @_changes_credentials
     def set_status(
         self, credential_id: str, status: Status, reason: str | None, at: datetime
     ) -> None:
         with self._use() as cur:
             cur.execute(Q["set_status"], [str(status), reason, at, str(status), at, credential_id])
 
+    @_changes_credentials
     def delete_credential(self, credential_id: str) -> bool:
         with self._use() as cur:
             cur.execute(Q["delete_credential"], [credential_id])
@@ -479,21 +589,19 @@ class DuckDBVaultRepository:
     # -- append-only logs -------------------------------------------------------------------
 
     def append_access(self, event: AccessEvent) -> None:
-        with self._use() as cur:
-            cur.execute(
-                Q["insert_access"],
-                [
-                    event.event_id,
-                    event.at,
-                    event.actor,
-                    event.tenant_id,
-                    event.credential_id,
-                    event.purpose,
-                    event.call_id,
-                    str(event.result),
-                    event.detail,
-                ],
-            )
+        """Returns once the event is committed (group commit: one transaction per batch)."""
+        values = (
+            event.event_id,
+            event.at,
+            event.actor,
+            event.tenant_id,
+            event.credential_id,
+            event.purpose,
+            event.call_id,
+            str(event.result),
+            event.detail,
+        )
+        self.audit_writer.submit("access", values).result()
 
     def access_log(
         self, tenant_id: str, credential_id: str | None = None, limit: int = 100
@@ -509,6 +617,17 @@ class DuckDBVaultRepository:
             return int(cur.execute(Q["failures_since"], [credential_id, since]).fetchone()[0])
 
     def insert_resolution(self, record: ResolutionRecord) -> None:
+        self.submit_resolution(record).result()
+
+    def submit_resolution(self, record: ResolutionRecord) -> Future[None]:
+        """Queue the call's resolution row; the Future resolves once it is committed. A call id
+        seen in this process is refused at once (the table's primary key refuses older ones)."""
+        with self._call_ids_lock:
+            if record.call_id in self._call_ids:
+                raise VaultInputError("call_id", f"{record.call_id!r} was already resolved")
+            self._call_ids[record.call_id] = None
+            if len(self._call_ids) > RECENT_CALL_IDS:
+                self._call_ids.popitem(last=False)
         tiers = json.dumps(
             [
                 {
@@ -520,19 +639,31 @@ class DuckDBVaultRepository:
                 for t in record.tiers
             ]
         )
-        with self._use() as cur:
-            cur.execute(
-                Q["insert_resolution"],
-                [
-                    record.call_id,
-                    record.at,
-                    record.tenant_id,
-                    record.provider_id,
-                    record.credential_id,
-                    str(record.fund_source),
-                    tiers,
-                ],
-            )
+        values = (
+            record.call_id,
+            record.at,
+            record.tenant_id,
+            record.provider_id,
+            record.credential_id,
+            str(record.fund_source),
+            tiers,
+        )
+        return self.audit_writer.submit("resolution", values)
+
+    def _commit_audit(self, rows: Sequence[AuditRow]) -> None:
+        """One group commit: every queued audit row in one transaction (Arrow bulk inserts)."""
+        tables: dict[str, list[tuple[Any, ...]]] = {}
+        for row in rows:
+            tables.setdefault(row.table, []).append(row.values)
+        with self._transaction() as cur:
+            for table, values in tables.items():
+                name, sql, columns = _AUDIT_BATCHES[table]
+                batch = pa.table({c: [v[i] for v in values] for i, c in enumerate(columns)})
+                cur.register(name, batch)
+                try:
+                    cur.execute(sql)
+                finally:
+                    cur.unregister(name)
 
     def resolution(self, call_id: str) -> ResolutionRecord | None:
         with self._use() as cur:
@@ -633,6 +764,7 @@ class DuckDBVaultRepository:
         self._con.close()
 
     def close(self) -> None:
+        self.audit_writer.close()  # commits every queued audit row first
         with self._lock.exclusive():
             if self._closed:
                 return
@@ -687,3 +819,12 @@ def _fsync_file(path: Path) -> None:
 
 def _fsync_dir(path: Path) -> None:
     _fsync_file(path)
+
+
+def _sealed_of(rows: list[tuple[Any, ...]]) -> SealedSecret | None:
+    if not rows:
+        return None
+    tenant, provider, status, secret_version, dk_version, ciphertext, _, _ = rows[0]
+    wrapped = {r[6]: bytes(r[7]) for r in rows if r[6] is not None}
+    blob = bytes(ciphertext) if ciphertext is not None else None
+    return SealedSecret(tenant, provider, Status(status), secret_version, dk_version, blob, wrapped)

@@ -232,6 +232,7 @@ class Vault:
         allow_platform_fallback: bool,
         provider_kind: str = "cloud",
         actor: str = "resolver",
+        wait: bool = True,
     ) -> Resolution:
         """Which credential answers this call (see ``resolve.resolve``)."""
         from .resolve import resolve
@@ -244,6 +245,7 @@ class Vault:
             allow_platform_fallback=allow_platform_fallback,
             provider_kind=provider_kind,
             actor=actor,
+            wait=wait,
         )
 
     def _credential(self, tenant_id: str, credential_id: str) -> Credential:

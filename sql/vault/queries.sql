@@ -111,10 +111,12 @@ WHERE credential_id = ?;
 -- name: delete_credential
 DELETE FROM vault_credentials WHERE credential_id = ?;
 
--- name: insert_access
+-- name: insert_access_batch
+-- One group commit's access events (an Arrow table registered as access_batch).
 INSERT INTO audit.vault_access_log
     (event_id, occurred_at, actor, tenant_id, credential_id, purpose, call_id, result, detail)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
+SELECT event_id, occurred_at, actor, tenant_id, credential_id, purpose, call_id, result, detail
+FROM access_batch;
 
 -- name: access_log
 SELECT event_id, occurred_at, actor, tenant_id, credential_id, purpose, call_id, result, detail
@@ -127,10 +129,12 @@ LIMIT ?;
 SELECT count(*) FROM audit.vault_access_log
 WHERE credential_id = ? AND result IN ('denied', 'failed') AND occurred_at >= ?;
 
--- name: insert_resolution
+-- name: insert_resolution_batch
+-- One group commit's resolution rows (an Arrow table registered as resolution_batch).
 INSERT INTO audit.vault_resolutions
     (call_id, occurred_at, tenant_id, provider_id, credential_id, fund_source, tiers)
-VALUES (?, ?, ?, ?, ?, ?, ?);
+SELECT call_id, occurred_at, tenant_id, provider_id, credential_id, fund_source, tiers
+FROM resolution_batch;
 
 -- name: resolution
 SELECT call_id, occurred_at, tenant_id, provider_id, credential_id, fund_source, tiers
@@ -157,16 +161,3 @@ FROM audit.vault_alerts WHERE (? IS NULL OR tenant_id = ?) ORDER BY occurred_at 
 -- name: catalog_endpoints
 -- Run against the catalog's DuckDB (engine/catalog/store.py), not the vault file.
 SELECT provider_id, api_style, base_url FROM providers ORDER BY provider_id;
-
--- name: resolution_candidates
--- Everything resolution needs before opening a key, in one statement: whether the call id was
--- already resolved, and the tenant's and the platform's credentials for the provider.
--- $1 tenant, $2 provider, $3 call id, $4 the platform tenant id.
-WITH seen AS (SELECT count(*) AS n FROM audit.vault_resolutions WHERE call_id = $3)
-SELECT seen.n,
-       c.credential_id, c.tenant_id, c.provider_id, c.base_url, c.label, c.fingerprint, c.status,
-       c.status_reason, c.secret_version, c.dk_version, c.ciphertext IS NOT NULL AS has_secret,
-       c.created_at, c.updated_at, c.status_changed_at, c.last_checked_at
-FROM seen
-LEFT JOIN vault_credentials c ON c.provider_id = $2 AND c.tenant_id IN ($1, $4)
-ORDER BY c.tenant_id, c.created_at, c.credential_id;
