@@ -10,6 +10,7 @@ pricing's and records the ledger's.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -224,6 +225,7 @@ class Planner:
         routed: bool,
     ) -> CallPlan:
         provider = self.providers[provider_id]
+        started = time.perf_counter()
         resolution = self.res.vault.resolve(
             tenant_id,
             provider_id,
@@ -231,6 +233,11 @@ class Planner:
             allow_platform_fallback=not policy.byok_only,
             provider_kind=str(provider.kind),
             wait=False,  # its row commits during the provider call; settlement waits for it
+        )
+        self.res.metrics.observe(
+            "byokvault_gateway_resolve_seconds",
+            "Credential resolution per call, the access event's audit commit included",
+            time.perf_counter() - started,
         )
         base_url = (
             resolution.base_url
@@ -405,6 +412,7 @@ class Settler:
         )
         record = billing_record(plan, call, settled.priced, at, settled.quote_id)
         plan.resolution_durable()  # the record names the resolution row: it must exist first
+        started = time.perf_counter()
         try:
             entry = self.res.ledger.submit(record).result(timeout=30)
         except IdempotencyConflict as exc:
@@ -414,6 +422,11 @@ class Settler:
                 "different call",
                 record_id=exc.original.record_id,
             ) from None
+        self.res.metrics.observe(
+            "byokvault_gateway_ledger_wait_seconds",
+            "Time from submitting a billing record to the ledger's commit acknowledgement",
+            time.perf_counter() - started,
+        )
         return Settlement(entry.record_id, settled.priced.billed.rounding.amount, "USD")
 
 

@@ -204,6 +204,11 @@ class Gateway:
         plan: CallPlan = await to_thread.run_sync(
             self.planner.plan, tenant_id, call, call_id, ENDPOINT_PROTOCOL[call.endpoint]
         )
+        self.res.metrics.observe(
+            "byokvault_gateway_plan_seconds",
+            "Planning per call (model, policy, credential), thread hop included",
+            time.perf_counter() - started,
+        )
         body = forward_body(call, plan)
         if call.stream:
             return await self._stream(call, plan, body, started, entry)

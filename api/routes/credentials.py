@@ -7,6 +7,7 @@ Handlers are sync (``sync_to_thread=True``): the vault is DuckDB-backed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
 import msgspec
@@ -66,59 +67,66 @@ def credential_out(credential: Credential) -> CredentialOut:
     return msgspec.convert(credential.public(), CredentialOut)
 
 
+@dataclass(frozen=True)
+class Acting:
+    """Whose credentials a request acts on (its tenant, or the one the admin names) and the
+    vault holding them: the one preamble every credential endpoint shares."""
+
+    tenant: str
+    vault: Vault
+    principal: Principal
+
+
+async def provide_acting(
+    request: Request[Any, Any, Any], principal: Principal, tenant_id: TenantParam = None
+) -> Acting:
+    return Acting(tenant_scope(principal, tenant_id), request.app.state.resources.vault, principal)
+
+
 class CredentialController(Controller):
     path = "/v1/credentials"
     tags: ClassVar[list[str]] = ["credentials"]
-    dependencies: ClassVar[dict[str, Provide]] = {"principal": Provide(provide_principal)}
-
-    @staticmethod
-    def _vault(request: Request[Any, Any, Any]) -> Vault:
-        return request.app.state.resources.vault
+    dependencies: ClassVar[dict[str, Provide]] = {
+        "principal": Provide(provide_principal),
+        "acting": Provide(provide_acting),
+    }
 
     @post("/", operation_id="createCredential", sync_to_thread=True)
     def create(
         self,
         request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
+        acting: NamedDependency[Acting],
         data: JSONBody[CredentialCreate],
-        tenant_id: TenantParam = None,
     ) -> CredentialOut:
-        tenant = tenant_scope(principal, tenant_id)
         catalog = request.app.state.resources.catalog
         if data.provider_id not in {p.id for p in catalog.providers}:
             raise invalid("provider_id", f"unknown provider {data.provider_id!r}")
         secret = Secret(data.secret) if data.secret and data.secret.strip() else None
         if data.secret is not None and secret is None:
             raise invalid("secret", "must not be blank")
-        created = self._vault(request).add_credential(
-            tenant, data.provider_id, data.label, secret, base_url=data.base_url
+        created = acting.vault.add_credential(
+            acting.tenant, data.provider_id, data.label, secret, base_url=data.base_url
         )
         return credential_out(created)
 
     @get("/", operation_id="listCredentials", sync_to_thread=True)
     def list_(
         self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        tenant_id: TenantParam = None,
+        acting: NamedDependency[Acting],
         provider_id: Annotated[str | None, QueryParameter(max_length=128)] = None,
     ) -> list[CredentialOut]:
-        tenant = tenant_scope(principal, tenant_id)
-        found = self._vault(request).list_credentials(tenant, provider_id)
+        found = acting.vault.list_credentials(acting.tenant, provider_id)
         return [credential_out(c) for c in found]
 
     @get("/access-log", operation_id="credentialAccessLog", sync_to_thread=True)
     def access_log(
         self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        tenant_id: TenantParam = None,
+        acting: NamedDependency[Acting],
         credential_id: Annotated[str | None, QueryParameter(max_length=128)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> list[AccessEventOut]:
         """Every time a secret was opened (or refused), newest first: who, why, for which call."""
-        tenant = tenant_scope(principal, tenant_id)
-        events = self._vault(request).repo.access_log(tenant, credential_id, limit)
+        events = acting.vault.access_log(acting.tenant, credential_id, limit)
         return [
             AccessEventOut(
                 event_id=e.event_id,
@@ -135,56 +143,40 @@ class CredentialController(Controller):
 
     @get("/{credential_id:str}", operation_id="getCredential", sync_to_thread=True)
     def get_one(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        credential_id: FromPath[str],
-        tenant_id: TenantParam = None,
+        self, acting: NamedDependency[Acting], credential_id: FromPath[str]
     ) -> CredentialOut:
-        tenant = tenant_scope(principal, tenant_id)
-        return credential_out(self._vault(request).get_credential(tenant, credential_id))
+        return credential_out(acting.vault.get_credential(acting.tenant, credential_id))
 
     @put("/{credential_id:str}/secret", operation_id="rotateCredentialSecret", sync_to_thread=True)
     def rotate(
         self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
+        acting: NamedDependency[Acting],
         credential_id: FromPath[str],
         data: JSONBody[SecretRotate],
-        tenant_id: TenantParam = None,
     ) -> CredentialOut:
         """Replace the key; the old ciphertext is destroyed."""
-        tenant = tenant_scope(principal, tenant_id)
         if not data.secret.strip():
             raise invalid("secret", "must not be blank")
-        rotated = self._vault(request).replace_secret(tenant, credential_id, Secret(data.secret))
+        rotated = acting.vault.replace_secret(acting.tenant, credential_id, Secret(data.secret))
         return credential_out(rotated)
 
     @delete("/{credential_id:str}", operation_id="deleteCredential", sync_to_thread=True)
-    def delete_one(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        credential_id: FromPath[str],
-        tenant_id: TenantParam = None,
-    ) -> None:
-        tenant = tenant_scope(principal, tenant_id)
-        self._vault(request).delete_credential(tenant, credential_id)
+    def delete_one(self, acting: NamedDependency[Acting], credential_id: FromPath[str]) -> None:
+        acting.vault.delete_credential(acting.tenant, credential_id)
 
     @post("/{credential_id:str}/check", operation_id="checkCredential", status_code=200)
     async def check(
         self,
         request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
+        acting: NamedDependency[Acting],
         credential_id: FromPath[str],
-        tenant_id: TenantParam = None,
     ) -> CredentialOut:
         """Probe the key now (a free model-list request) and return the updated status."""
-        tenant = tenant_scope(principal, tenant_id)
-        vault = self._vault(request)
+        vault, tenant = acting.vault, acting.tenant
         credential = await to_thread.run_sync(vault.get_credential, tenant, credential_id)
         res = request.app.state.resources
-        checker = HealthChecker(vault, res.provider_endpoints, actor=f"api:{principal.token_id}")
+        actor = f"api:{acting.principal.token_id}"
+        checker = HealthChecker(vault, res.provider_endpoints, actor=actor)
         result = await checker.check(res.probe_http, credential)
         if result is None:
             raise ApiProblem("unavailable", f"no endpoint known for {credential.provider_id}")
@@ -194,15 +186,12 @@ class CredentialController(Controller):
     @get("/{credential_id:str}/health", operation_id="credentialHealth", sync_to_thread=True)
     def health(
         self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
+        acting: NamedDependency[Acting],
         credential_id: FromPath[str],
-        tenant_id: TenantParam = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 20,
     ) -> list[HealthEventOut]:
         """The credential's recent health events (probes and real calls), newest first."""
-        tenant = tenant_scope(principal, tenant_id)
-        events = self._vault(request).health_history(tenant, credential_id, limit)
+        events = acting.vault.health_history(acting.tenant, credential_id, limit)
         return [
             HealthEventOut(e.at, e.source, e.http_status, e.outcome, str(e.status), e.latency_ms)
             for e in events
