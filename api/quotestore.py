@@ -55,20 +55,9 @@ class WriteBehindQuoteStore:
             stop = _STOP in batch
             quotes = [q for q in batch if isinstance(q, Quote)]
             if quotes:
-                self._write(quotes)
+                self.durable.put_many(quotes)  # one transaction for the batch: one commit
             if stop:
                 return
-
-    def _write(self, quotes: list[Quote]) -> None:
-        con = self.durable._con  # one transaction for the batch: one synced commit
-        con.execute("BEGIN")
-        try:
-            for quote in quotes:
-                self.durable.put(quote)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
     def close(self) -> None:
         """Commit every queued quote, then close."""

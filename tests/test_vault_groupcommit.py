@@ -160,3 +160,38 @@ def test_a_call_id_resolved_before_a_restart_is_refused(tmp_path: Path) -> None:
             vault.resolve("acme", "openai", "before", allow_platform_fallback=False)
     finally:
         vault.close()
+
+
+def test_large_and_small_batches_store_the_same_rows(vault: Vault) -> None:
+    """Both write paths of a group commit (row by row, one Arrow table) store every field."""
+    from byokvault.engine.vault.model import AccessEvent, AccessResult
+    from byokvault.engine.vault.store import ARROW_FROM_ROWS
+
+    def events(prefix: str, n: int) -> list[AccessEvent]:
+        return [
+            AccessEvent(
+                f"{prefix}{i}", vault_now(), "actor", "acme", "cred_x", "call",
+                f"{prefix}-call-{i}", AccessResult.opened if i % 2 else AccessResult.denied,
+                None if i % 3 else "why",
+            )
+            for i in range(n)
+        ]  # fmt: skip
+
+    small, large = events("s", 2), events("l", ARROW_FROM_ROWS + 4)
+    for batch in (small, large):
+        rows = [AuditRow("access", _access_values(e)) for e in batch]
+        vault.repo._commit_audit(rows)
+    stored = {e.event_id: e for e in vault.access_log("acme", limit=1000)}
+    for event in small + large:
+        assert stored[event.event_id] == event
+
+
+def vault_now():
+    from byokvault.engine.vault.clock import now
+
+    return now()
+
+
+def _access_values(e) -> tuple:
+    return (e.event_id, e.at, e.actor, e.tenant_id, e.credential_id, e.purpose, e.call_id,
+            str(e.result), e.detail)  # fmt: skip

@@ -78,7 +78,9 @@ class Acting:
 
 
 async def provide_acting(
-    request: Request[Any, Any, Any], principal: Principal, tenant_id: TenantParam = None
+    request: Request[Any, Any, Any],
+    principal: NamedDependency[Principal],
+    tenant_id: TenantParam = None,
 ) -> Acting:
     return Acting(tenant_scope(principal, tenant_id), request.app.state.resources.vault, principal)
 

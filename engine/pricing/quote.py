@@ -144,12 +144,23 @@ class DuckDBQuoteStore:
         self._lock = threading.Lock()
 
     def put(self, quote: Quote) -> None:
-        payload = msgspec.json.encode(quote).decode()
+        self.put_many([quote])
+
+    def put_many(self, quotes: list[Quote]) -> None:
+        """Store quotes in one transaction (one synced commit for the lot), or none of them."""
         with self._lock:
-            self._con.execute(
-                "INSERT INTO quotes VALUES (?, ?, ?, ?)",
-                [quote.id, quote.created_at, quote.expires_at, payload],
-            )
+            self._con.execute("BEGIN")
+            try:
+                for quote in quotes:
+                    payload = msgspec.json.encode(quote).decode()
+                    self._con.execute(
+                        "INSERT INTO quotes VALUES (?, ?, ?, ?)",
+                        [quote.id, quote.created_at, quote.expires_at, payload],
+                    )
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
 
     def get(self, quote_id: str) -> Quote | None:
         with self._lock:

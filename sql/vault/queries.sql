@@ -111,6 +111,11 @@ WHERE credential_id = ?;
 -- name: delete_credential
 DELETE FROM vault_credentials WHERE credential_id = ?;
 
+-- name: insert_access
+INSERT INTO audit.vault_access_log
+    (event_id, occurred_at, actor, tenant_id, credential_id, purpose, call_id, result, detail)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
+
 -- name: insert_access_batch
 -- One group commit's access events (an Arrow table registered as access_batch).
 INSERT INTO audit.vault_access_log
@@ -128,6 +133,11 @@ LIMIT ?;
 -- name: failures_since
 SELECT count(*) FROM audit.vault_access_log
 WHERE credential_id = ? AND result IN ('denied', 'failed') AND occurred_at >= ?;
+
+-- name: insert_resolution
+INSERT INTO audit.vault_resolutions
+    (call_id, occurred_at, tenant_id, provider_id, credential_id, fund_source, tiers)
+VALUES (?, ?, ?, ?, ?, ?, ?);
 
 -- name: insert_resolution_batch
 -- One group commit's resolution rows (an Arrow table registered as resolution_batch).
