@@ -64,10 +64,13 @@ def bench_appends(root: Path, count: int) -> None:
     records = [make_record(i) for i in range(count)]
     with Ledger(root / "baseline.duckdb") as ledger:
         n = min(300, count)
-        started = time.perf_counter()
+        started, waits = time.perf_counter(), []
         for record in records[:n]:
+            sent = time.perf_counter()
             ledger.append(record)  # one record per commit: the naive durable write
+            waits.append(time.perf_counter() - sent)
         single = n / (time.perf_counter() - started)
+        waits.sort()
     with Ledger(root / "batched.duckdb") as ledger:
         futures: list[list[Future[LedgerEntry]]] = [[] for _ in range(4)]
 
@@ -88,6 +91,10 @@ def bench_appends(root: Path, count: int) -> None:
     batched = count / wall
     print(f"appends: {count:,} durable records in {wall:.2f} s = {batched:,.0f} records/s batched")
     print(f"  one record per commit: {single:,.0f} records/s  (batched is {batched / single:.0f}x)")
+    print(
+        f"  a lone append waits {waits[len(waits) // 2] * 1e3:.1f} ms (p50), "
+        f"{waits[len(waits) * 99 // 100] * 1e3:.1f} ms (p99) for its durable commit"
+    )
     print(f"  CPU {cpu / count * 1e6:.0f} µs per record (all threads); {_load()}")
 
 

@@ -97,7 +97,7 @@ def test_kill_9_loses_no_acknowledged_append(tmp_path: Path) -> None:
         verified = _check(db, acked, verified)
         assert verified[0] >= len(acked)
         rounds += 1
-        assert time.monotonic() - started < 300, "crash test is far too slow"
+        assert time.monotonic() - started < 150, "crash test is far too slow"
     assert rounds >= MIN_ROUNDS and len(acked) >= MIN_ACKS
     store = DuckDBStore(db)
     try:  # and once more from the genesis

@@ -40,16 +40,21 @@ def _optional_money(value: object) -> str | None:
     return None if value is None else money_text(value)  # type: ignore[arg-type]
 
 
-def canon_of(
-    record: BillingRecord, seq: int, record_id: str, recorded_us: int, stamps: dict
-) -> CanonRow:
-    """The canonical form of a new record (``stamps`` caches epoch µs of repeated times)."""
+_STAMPS: dict[datetime, int] = {}  # epoch µs of effective dates (few, repeated)
+
+
+def canon_of(record: BillingRecord, record_id: str) -> CanonRow:
+    """The canonical form of a new (validated) record, before it is numbered: ``seq`` and
+    ``recorded_at`` are set by ``chain_batch``. Submitters call this in their own thread, so
+    most per-record work overlaps the writer's COMMIT instead of adding to it."""
     pricing, rounding = record.pricing, record.pricing.rounding
     lines = []
     for line in pricing.lines:
-        since = stamps.get(line.effective_from)
+        since = _STAMPS.get(line.effective_from)
         if since is None:
-            since = stamps[line.effective_from] = micros(line.effective_from)
+            if len(_STAMPS) > 10_000:
+                _STAMPS.clear()
+            since = _STAMPS[line.effective_from] = micros(line.effective_from)
         lines.append(
             CanonLine(
                 money_text(line.amount),
@@ -82,40 +87,43 @@ def canon_of(
         money_text(pricing.raw_cost),
         record.reason,
         record_id,
-        recorded_us,
+        0,  # recorded_at: set when the batch is chained
         record.reverses,
         money_text(rounding.amount),
         rounding.mode,
         money_text(rounding.quantum),
         pricing.rules_version,
-        seq,
+        0,  # seq: set when the batch is chained
         record.tenant_id,
         record.tier,
         [CanonUsage(u.dimension, money_text(u.quantity)) for u in record.usage],
     )
 
 
-def new_record_ids(count: int) -> list[str]:
-    """``rec_`` + 32 random hex digits each (128 bits, like a uuid4, in one syscall)."""
-    hexes = os.urandom(16 * count).hex()
-    return ["rec_" + hexes[i : i + 32] for i in range(0, 32 * count, 32)]
+def new_record_id() -> str:
+    """``rec_`` + 32 random hex digits (128 bits, like a uuid4)."""
+    return "rec_" + os.urandom(16).hex()
 
 
 def chain_batch(
-    records: Sequence[BillingRecord], seq: int, head: str, recorded_at: datetime
+    records: Sequence[tuple[BillingRecord, CanonRow | None]],
+    seq: int,
+    head: str,
+    recorded_at: datetime,
 ) -> tuple[list[LedgerEntry], pa.Table]:
-    """Number ``records`` after ``seq`` and chain them after ``head``: their entries (what
-    callers are answered with once committed) and the table to insert."""
+    """Number ``records`` (each with its ``canon_of``, or None to make it here) after ``seq``
+    and chain them after ``head``: their entries (what callers are answered with once
+    committed) and the table to insert."""
     recorded_us = micros(recorded_at)
-    stamps: dict = {}
     canons, prevs, hashes, entries = [], [], [], []
-    for record, record_id in zip(records, new_record_ids(len(records)), strict=True):
+    for record, prepared in records:
         seq += 1
-        canon = canon_of(record, seq, record_id, recorded_us, stamps)
+        canon = prepared or canon_of(record, new_record_id())
+        canon.seq, canon.recorded_at = seq, recorded_us
         digest = _sha256(head.encode("ascii"))
         digest.update(encode_canonical(canon))
         row_hash = digest.hexdigest()
-        entries.append(LedgerEntry(seq, record_id, recorded_at, record, head, row_hash))
+        entries.append(LedgerEntry(seq, canon.record_id, recorded_at, record, head, row_hash))
         canons.append(canon)
         prevs.append(head)
         hashes.append(row_hash)

@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from .batch import chain_batch
+from .batch import canon_of, chain_batch, new_record_id
 from .record import BillingRecord, Kind, LedgerEntry, differing_fields, reversal_of
-from .rows import entry_of
+from .rows import CanonRow, entry_of
 from .store import DuckDBStore, DuplicateKeys, LedgerStore
 from .validate import RecordError, validate
 
@@ -61,6 +61,7 @@ class TenantUsage:
 class _Append:
     record: BillingRecord
     future: Future[LedgerEntry]
+    canon: CanonRow | None = None  # made by the submitter (its thread, not the writer's)
 
 
 @dataclass
@@ -113,7 +114,7 @@ class Ledger:
             raise RecordError([("kind", "submit charges; record corrections with reverse()")])
         validate(record)
         future: Future[LedgerEntry] = Future()
-        self._put(_Append(record, future))
+        self._put(_Append(record, future, canon_of(record, new_record_id())))
         return future
 
     def append(self, record: BillingRecord, timeout: float | None = None) -> LedgerEntry:
@@ -202,18 +203,19 @@ class Ledger:
                 return
 
     def _process(self, jobs: list[_Append | _Reverse]) -> None:
-        pending: dict[Key, list[tuple[_Append | _Reverse, BillingRecord]]] = {}
+        pending: dict[Key, list[tuple[_Append | _Reverse, BillingRecord, CanonRow | None]]] = {}
         reversed_now: set[str] = set()
         for job in jobs:
             record = job.record if isinstance(job, _Append) else self._reversal(job, reversed_now)
             if record is not None:
                 key = (record.tenant_id, record.idempotency_key)
-                pending.setdefault(key, []).append((job, record))
+                canon = job.canon if isinstance(job, _Append) else None
+                pending.setdefault(key, []).append((job, record, canon))
         known = self._known(pending)
-        new = {key: queued[0][1] for key, queued in pending.items() if key not in known}
+        new = {key: queued[0][1:] for key, queued in pending.items() if key not in known}
         known.update(self._commit(new))
         for key, submitted in pending.items():
-            for job, record in submitted:
+            for job, record, _ in submitted:
                 _resolve(job.future, known[key], record)
 
     def _known(self, keys: Iterable[Key]) -> dict[Key, LedgerEntry]:
@@ -262,7 +264,9 @@ class Ledger:
             return None
         return record
 
-    def _commit(self, records: dict[Key, BillingRecord]) -> dict[Key, LedgerEntry]:
+    def _commit(
+        self, records: dict[Key, tuple[BillingRecord, CanonRow | None]]
+    ) -> dict[Key, LedgerEntry]:
         """Write the new records in one transaction; keys already stored return their entry."""
         found: dict[Key, LedgerEntry] = {}
         while records:
