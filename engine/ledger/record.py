@@ -28,7 +28,7 @@ class Kind(StrEnum):
     reversal = "reversal"
 
 
-class PricedLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class PricedLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     """One priced dimension: ``amount = quantity * unit_price / per`` (unrounded)."""
 
     dimension: str
@@ -40,7 +40,7 @@ class PricedLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     effective_from: datetime
 
 
-class Rounding(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Rounding(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     """The separate, recorded rounding step: ``amount`` is ``billed_amount`` rounded."""
 
     amount: Decimal
@@ -48,7 +48,7 @@ class Rounding(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     quantum: Decimal
 
 
-class PricingSnapshot(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class PricingSnapshot(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     """The prices applied to the call, frozen at settlement."""
 
     lines: tuple[PricedLine, ...]
@@ -62,12 +62,12 @@ class PricingSnapshot(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     byok_fee: Decimal | None = None  # BYOK calls: the fee amount the platform bills
 
 
-class Usage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Usage(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     dimension: str
     quantity: Decimal
 
 
-class BillingRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class BillingRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     """What a caller submits: everything about one call. Idempotency compares these fields."""
 
     tenant_id: str
@@ -89,7 +89,7 @@ class BillingRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reason: str | None = None
 
 
-class LedgerEntry(msgspec.Struct, frozen=True):
+class LedgerEntry(msgspec.Struct, frozen=True, gc=False):
     """An acknowledged record: durable, numbered, and chained to the one before it."""
 
     seq: int
