@@ -283,3 +283,21 @@ def test_close_drains_the_queue_then_refuses(ledger_path: Path) -> None:
     with pytest.raises(RuntimeError, match="closed"):
         ledger.submit(make_record(500))
     ledger.close()  # idempotent
+
+
+def test_the_unique_constraint_backs_up_the_key_index(ledger_path: Path) -> None:
+    """If the in-memory key index ever missed a stored key, the store's unique constraint
+    still refuses the second copy and the caller gets the original (or the conflict)."""
+    with Ledger(ledger_path) as ledger:
+        original = ledger.append(make_record(1))
+        ledger._index.clear()  # simulate an index that lost track of the key
+        ledger._recent.clear()
+        futures = [ledger.submit(make_record(1)), ledger.submit(make_record(2))]
+        assert futures[0].result() == original
+        assert futures[1].result().seq == 2  # the rest of the batch is still written
+        ledger._index.clear()
+        ledger._recent.clear()
+        with pytest.raises(IdempotencyConflict):
+            ledger.append(make_record(1, input_tokens=7))
+        assert ledger.head()[0] == 2
+        assert verify_rows(ledger.store.scan(canonical=True)).records == 2

@@ -82,19 +82,14 @@ class DuckDBStore:
         return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
     def append(self, batch: pa.Table) -> None:
-        cur = self._cursor()
-        cur.execute("BEGIN")
+        """One autocommitted statement: atomic, and durable when it returns (the COMMIT
+        fsyncs the WAL). One call instead of BEGIN/register/INSERT/unregister/COMMIT saves
+        ~1 ms per batch, which is most of a lone append's latency besides the fsync."""
+        ledger_batch = batch  # noqa: F841 (DuckDB finds the Arrow table by its variable name)
         try:
-            cur.register("ledger_batch", batch)
-            cur.execute("INSERT INTO ledger BY NAME SELECT * FROM ledger_batch")
-            cur.unregister("ledger_batch")
-            cur.execute("COMMIT")
-        except duckdb.ConstraintException as exc:
-            cur.execute("ROLLBACK")
+            self._cursor().execute("INSERT INTO ledger BY NAME SELECT * FROM ledger_batch")
+        except duckdb.ConstraintException as exc:  # nothing of the batch was written
             raise DuplicateKeys(str(exc)) from exc
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
 
     def records(self, sql: str, params: Any) -> list[dict[str, Any]]:
         """Full ledger rows selected by ``sql`` (a read: receipts, audits, exports)."""
