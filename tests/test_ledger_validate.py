@@ -4,7 +4,7 @@ batch encoder stores and hashes exactly what the reference row form (rows.py) gi
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import msgspec
@@ -223,3 +223,21 @@ def test_the_batch_encoder_matches_the_reference_rows(count: int) -> None:
         rows.append(row)
     assert table.equals(to_arrow(rows))
     assert len({e.record_id for e in entries}) == count
+
+
+def test_a_tiny_rounding_quantum_is_checked_not_crashed_on() -> None:
+    """amount % quantum overflows the default 28-digit context (1e7 / 1e-24 has 31 digits):
+    the check must still answer, for a record that is fine and for one that is not."""
+    record = make_record(1, input_tokens=4_000_000_000)  # billed ≈ 12,000: a large amount
+    tiny = Decimal("1e-24")
+    billed = record.pricing.billed_amount
+    fine = _set(_set(record, "pricing.rounding.quantum", tiny), "pricing.rounding.amount", billed)
+    assert problems_of(fine) == []
+    three = Decimal("3e-24")
+    wide = Context(prec=80)
+    off = next(  # within a quantum of billed, but not a multiple of it
+        a for a in (billed, wide.add(billed, tiny)) if wide.remainder(a, three) != 0
+    )
+    off = _set(_set(fine, "pricing.rounding.quantum", three), "pricing.rounding.amount", off)
+    assert ("pricing.rounding.amount", "must be a multiple of the quantum") in problems_of(off)
+    assert not _clean(off)

@@ -146,7 +146,7 @@ def _clean(record: BillingRecord) -> bool:
         not priced  # no priced dimension without usage
         and quantum > 0
         and sum((line.amount for line in lines), _ZERO) == pricing.raw_cost
-        and rounding.amount % quantum == 0
+        and _CONTEXT.remainder(rounding.amount, quantum) == 0
         and abs(rounding.amount - pricing.billed_amount) < quantum
         and (record.fund_source is not FundSource.platform or pricing.margin_factor is not None)
         and (record.fund_source is not FundSource.byok or pricing.byok_fee is not None)
@@ -274,7 +274,7 @@ def _check_pricing(record: BillingRecord, problems: list[tuple[str, str]]) -> No
     rounding = pricing.rounding
     if rounding.quantum <= 0:
         problems.append(("pricing.rounding.quantum", "must be positive"))
-    elif rounding.amount % rounding.quantum != 0:
+    elif _CONTEXT.remainder(rounding.amount, rounding.quantum) != 0:  # never overflows
         problems.append(("pricing.rounding.amount", "must be a multiple of the quantum"))
     elif abs(rounding.amount - pricing.billed_amount) >= rounding.quantum:
         problems.append(("pricing.rounding.amount", "must be billed_amount rounded to quantum"))
