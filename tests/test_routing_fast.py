@@ -167,3 +167,48 @@ def test_cap_with_many_decimals_is_exact(routers) -> None:
     assert fast.route(req, funds=fund, at=at, policy=policy) == router.route_sql(
         req, funds=fund, at=at, policy=policy
     )
+
+
+@pytest.fixture(scope="module")
+def near_ties(tmp_path_factory: pytest.TempPathFactory) -> tuple[Router, FastRouter]:
+    """Costs equal in float but not exactly (the 18th decimal), exact ties, and free models."""
+    root = tmp_path_factory.mktemp("ties")
+    a = {"input_tokens": "1.000000000000000002", "output_tokens": "2"}
+    b = {"input_tokens": "1.000000000000000001", "output_tokens": "2"}  # cheaper by 1e-18/token
+    models = [
+        model_yaml("m-a", prices=a),
+        model_yaml("m-b", prices=b),
+        model_yaml("m-c", prices=b),  # exact tie with m-b: the id breaks it
+        *(
+            model_yaml(f"z-free-{i}", prices={"input_tokens": "0", "output_tokens": "0"})
+            for i in (3, 1, 2)
+        ),
+    ]
+    router = Router.open(write_catalog(root, {"p": provider_yaml("p", models)}), root / "snaps")
+    return router, FastRouter(router)
+
+
+@pytest.mark.parametrize("top", [1, 2, 4])
+def test_exact_decimal_settles_what_floats_cannot(near_ties, top) -> None:
+    router, fast = near_ties
+    req = Requirements(
+        frozenset({"text.chat"}), 1000, 10, 0, (("input_tokens", 1000), ("output_tokens", 10))
+    )
+    fund = FundSources(platform=frozenset({"p"}))
+    policy = TenantPolicy()
+    at = datetime(2025, 6, 1, tzinfo=UTC)
+    expected = router.route_sql(req, funds=fund, at=at, policy=policy)
+    got = fast.route(req, funds=fund, at=at, policy=policy, top=top)
+    assert got.candidates == expected.candidates[:top]
+    assert fast.route(req, funds=fund, at=at, policy=policy) == expected
+    paid = [c.model_id for c in expected.candidates if c.cost > 0]
+    assert paid == ["m-b", "m-c", "m-a"]  # a float comparison would call all three equal
+    # a cap at the cheaper pair's exact cost (21 decimals) keeps it out, as the SQL reads the
+    # cap: DECIMAL(38, 18), rounded half away from zero (sql_cap)
+    capped = TenantPolicy(max_price_per_call=expected.candidates[3].cost)
+    sql = router.route_sql(req, funds=fund, at=at, policy=capped)
+    assert (
+        fast.route(req, funds=fund, at=at, policy=capped, top=top).candidates
+        == (sql.candidates[:top])
+    )
+    assert "m-a" not in {c.model_id for c in sql.candidates}

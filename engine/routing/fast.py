@@ -51,7 +51,7 @@ from ..paths import sql_text
 from .decision import Candidate, Exclusion, FundSources, LineItem, RouteDecision
 from .policy import TenantPolicy
 from .requirements import Requirements
-from .route import Router
+from .route import Router, sql_cap
 
 EXACT = Context(prec=120, traps=[Inexact])  # money here is never rounded; inexact raises
 NO_LIMIT = np.iinfo(np.int64).max  # a limit the catalog does not state is not checked
@@ -433,7 +433,7 @@ class FastRouter:
         ok = self._fits(req, plan, seg)
         q = np.array([quantities.get(k, 0) for k in plan.card.keys], dtype=np.float64)
         cost = seg.rates @ q
-        cap = policy.max_price_per_call
+        cap = sql_cap(policy.max_price_per_call)
         if cap is not None:
             ok &= cost <= float(cap) * (1 + BAND)  # anything dropped is over the cap exactly
         groups = [ok & plan.local, ok & ~plan.local] if policy.local_first else [ok]
@@ -493,7 +493,7 @@ class FastRouter:
         size = self._size_reasons(req)
         position = plan.position()
         rows, priced = seg.as_lists()
-        cap = policy.max_price_per_call
+        cap = sql_cap(policy.max_price_per_call)
         ranked: list[tuple[tuple, int, Decimal, tuple[LineItem, ...], str]] = []
         exclusions: list[Exclusion] = []
         for i, (p, m) in enumerate(t.ids):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +184,14 @@ class Router:
         return RouteDecision(
             self.catalog_version, self.policies.version, tuple(candidates), tuple(exclusions)
         )
+
+
+def sql_cap(max_price: Decimal | None) -> Decimal | None:
+    """The price cap as request.sql reads it: DECIMAL(38, 18), rounded half away from zero
+    (DuckDB's cast), so a cap with more than 18 decimals acts rounded on every path."""
+    if max_price is None:
+        return None
+    return max_price.quantize(Decimal("1e-18"), rounding=ROUND_HALF_UP)
 
 
 def route_param(
