@@ -18,7 +18,7 @@ dates are in force (:meth:`FastRouter.time_key`). Three layers of memory, each c
   model's cost is linear in the quantities, ``rates @ q``.
 * **Per (capabilities, policy, fund sources)** (``Plan``, in memory, no SQL): capability
   bitsets, lifecycle, provider policy and fund sources as vector masks; the models passing
-  them ("statically eligible") with their limits and per-segment rate matrices.
+  them ("statically eligible") with their limits and each one's rate-card row per segment.
 
 Per request, the limits, the cost (float, vectorized), the price cap and the ranking run over
 the plan's arrays. Floats only *select*: costs are sums of non-negative terms, so a float cost
@@ -179,8 +179,6 @@ class Segment:
 
     rows: np.ndarray  # (eligible,) rate-card row of each statically eligible model
     priced: np.ndarray  # (eligible,) bool
-    context: np.ndarray  # context window, -1 where unpriced (never fits)
-    rates: np.ndarray  # (eligible, keys)
     _lists: tuple[list[int], list[bool]] | None = None
 
     def as_lists(self) -> tuple[list[int], list[bool]]:
@@ -209,12 +207,14 @@ class Plan:
     _position: dict[int, int] | None = None
 
     def __post_init__(self) -> None:
-        # every segment up front (a few gathers): no request pays for building one
+        # every segment up front (one gather each; small: no float matrices per plan, which
+        # are many), sharing a segment where no eligible model changes tier
         for rows in self.card.segment_rows:
-            rows = rows[self.eligible]
-            priced = self.card.priced[rows]
-            context = np.where(priced, self.context, -1)
-            self.segments.append(Segment(rows, priced, context, self.card.rates[rows]))
+            rows = rows[self.eligible].astype(np.int32)
+            if self.segments and np.array_equal(self.segments[-1].rows, rows):
+                self.segments.append(self.segments[-1])
+            else:
+                self.segments.append(Segment(rows, self.card.priced[rows]))
 
     def position(self) -> dict[int, int]:
         """Model index → position among the eligible (for the full decision)."""
@@ -413,7 +413,7 @@ class FastRouter:
 
     def _fits(self, req: Requirements, plan: Plan, seg: Segment) -> np.ndarray:
         """Eligible models that fit the request's limits and price fully in this segment."""
-        ok = seg.context >= req.input_tokens + (req.output_tokens or 0)
+        ok = seg.priced & (plan.context >= req.input_tokens + (req.output_tokens or 0))
         if req.output_tokens is not None:
             ok &= plan.output >= req.output_tokens
         if req.images:
@@ -432,7 +432,7 @@ class FastRouter:
         """The first ``top`` candidates: float selection, exact confirmation."""
         ok = self._fits(req, plan, seg)
         q = np.array([quantities.get(k, 0) for k in plan.card.keys], dtype=np.float64)
-        cost = seg.rates @ q
+        cost = (plan.card.rates @ q)[seg.rows]  # every tier's row costed, then each model's
         cap = sql_cap(policy.max_price_per_call)
         if cap is not None:
             ok &= cost <= float(cap) * (1 + BAND)  # anything dropped is over the cap exactly
