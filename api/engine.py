@@ -38,6 +38,8 @@ from .translate import Untranslatable
 from .upstream import build_target
 
 AUTO = "auto"
+# How many of the cheapest candidates a routed call considers before asking for the full ranking.
+_GATEWAY_TOP = 8
 Funds = dict[str, frozenset[str]]  # fund source -> providers it can pay for (vault's view)
 
 
@@ -184,9 +186,15 @@ class Planner:
         policy = self.routing.policy(tenant_id, _max_price(hints.get("max_price_per_call")))
         funds = self.routing.funds(tenant_id, self.servers.get(call.endpoint, set()))
         wrapper = {"endpoint": call.endpoint, "body": call.body, "capabilities": words}
-        decision = self.routing.route(wrapper, tenant_id, policy, funds)
+        # The few cheapest are enough unless translation refuses all of them: a full decision
+        # ranks every model of the catalog (tens of ms), the top few take microseconds.
+        decision = self.routing.route(wrapper, tenant_id, policy, funds, top=_GATEWAY_TOP)
         ranked = [(c.provider_id, c.model_id) for c in decision.candidates]
         servable, refused = self._servable(call, ranked)
+        if not servable and len(ranked) == _GATEWAY_TOP:
+            decision = self.routing.route(wrapper, tenant_id, policy, funds)
+            ranked = [(c.provider_id, c.model_id) for c in decision.candidates]
+            servable, refused = self._servable(call, ranked)
         if not servable:
             problem = no_candidate(decision)
             if refused:

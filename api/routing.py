@@ -68,9 +68,12 @@ class RouteService:
         tenant_id: str,
         policy: TenantPolicy,
         funds: FundSources,
+        top: int | None = None,
     ) -> RouteDecision:
+        """The routing decision; with ``top``, only the first ``top`` candidates (cheap: no
+        full ranking or exclusion list unless nothing is routable)."""
         with self._lock:
-            return self.fast.route(request, tenant_id, funds, None, policy)
+            return self.fast.route(request, tenant_id, funds, None, policy, top)
 
 
 def no_candidate(decision: RouteDecision) -> ApiProblem:
