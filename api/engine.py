@@ -35,6 +35,7 @@ from .protocols import UPSTREAM_KEY, extract_answer, extract_stream, upstream_en
 from .routing import RouteService, no_candidate
 from .state import Resources
 from .translate import Untranslatable
+from .translate_stream import NATIVE_EVENTS
 from .upstream import build_target
 
 AUTO = "auto"
@@ -404,7 +405,7 @@ class Settler:
 
     def settle_stream(self, plan: CallPlan, call: CallRequest, events: list[Any]) -> Settlement:
         # A translated stream is billed from the provider's own events, not the client's.
-        events = plan.context.get(translate.NATIVE_EVENTS, events)
+        events = plan.context.get(NATIVE_EVENTS, events)
         return self._record(plan, call, extract_stream(upstream_of(plan), events))
 
     def _record(self, plan: CallPlan, call: CallRequest, extracted: Extracted) -> Settlement:

@@ -30,7 +30,8 @@ from .idempotency import IdempotencyStore, StoredAnswer
 from .problems import ApiProblem, invalid, to_problem
 from .protocols import RESPONSES_TERMINAL, upstream_of
 from .state import Resources
-from .translate import TRANSLATED_BODY, client_answer, client_stream
+from .translate import TRANSLATED_BODY, client_answer
+from .translate_stream import client_stream
 from .upstream import SseEvent, Target, event_json, open_stream, post_json
 
 # Client-facing protocol of each gateway endpoint.

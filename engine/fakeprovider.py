@@ -25,6 +25,14 @@ seen before; Anthropic writes (then reads) the prefix up to a ``cache_control`` 
 1h TTLs reported apart. Reasoning models (ids starting with ``o`` or containing ``reason``/
 ``think``) report reasoning tokens — inside ``completion_tokens`` for OpenAI, as
 ``thoughtsTokenCount`` beside candidates for Gemini.
+
+OpenAI's Responses API answers with a ``response`` object, or streams its typed events
+(``response.created`` ... ``response.output_text.delta`` ... ``response.completed``, the last
+carrying the usage); a reply cut by ``max_output_tokens`` ends ``incomplete``. Tools are called on
+request: with ``tools`` given, a last user text ``use NAME rest`` calls tool NAME with
+``{"query": "rest"}`` (chat ``tool_calls`` / Anthropic ``tool_use``, streamed as argument pieces).
+Messages are checked as the real APIs check them (roles, content part types, each tool call
+answered, each ``tool_result`` matching a ``tool_use``) and refused with a 400 otherwise.
 """
 
 from __future__ import annotations

@@ -300,3 +300,43 @@ def test_injected_usage_replaces_the_computed_block(fake: FakeProvider) -> None:
     fake.fail(key=KEY, usage=usage)
     completion = openai_client(fake).chat.completions.create(**chat_body())
     assert completion.usage.prompt_tokens == 2000
+
+
+def test_openai_sdk_streams_a_response_as_typed_events(fake: FakeProvider) -> None:
+    with openai_client(fake).responses.stream(model="o4-mini", input="stream me now") as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert kinds[-1] == "response.completed" and "response.output_text.delta" in kinds
+    assert final.output_text == "Echo: stream me now"
+    assert final.usage.output_tokens_details.reasoning_tokens > 0  # a reasoning model
+
+
+def test_tools_are_called_on_request_in_both_protocols(fake: FakeProvider) -> None:
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    messages = [{"role": "user", "content": "use lookup the moon"}]
+    completion = openai_client(fake).chat.completions.create(
+        model="gpt-4o-mini", messages=messages, tools=[tool]
+    )
+    (call,) = completion.choices[0].message.tool_calls
+    assert completion.choices[0].finish_reason == "tool_calls"
+    assert call.function.arguments == '{"query": "the moon"}'
+    message = anthropic_client(fake).messages.create(
+        model="claude-haiku-4-5",
+        max_tokens=20,
+        tools=[{"name": "lookup", "input_schema": {"type": "object"}}],
+        messages=messages,
+    )
+    assert message.stop_reason == "tool_use" and message.content[0].input == {"query": "the moon"}
+
+
+def test_messages_each_api_would_refuse_are_a_400(fake: FakeProvider) -> None:
+    orphan = [{"role": "tool", "tool_call_id": "call_x", "content": "r"}]
+    with pytest.raises(openai.BadRequestError):
+        openai_client(fake).chat.completions.create(model="gpt-4o-mini", messages=orphan)
+    with pytest.raises(anthropic.BadRequestError):
+        anthropic_client(fake).messages.create(
+            model="claude-haiku-4-5",
+            max_tokens=5,
+            messages=[{"role": "system", "content": "not a role here"}],
+        )
