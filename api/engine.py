@@ -215,7 +215,11 @@ class Planner:
         for provider_id, model_id in candidates:
             upstream = _upstream(self.providers[provider_id], call.endpoint)
             if upstream is not None and upstream != call.endpoint and upstream not in verdicts:
-                verdicts[upstream] = translate.check(call.endpoint, upstream, call.body)
+                verdicts[upstream] = (
+                    translate.check(call.endpoint, upstream, call.body)
+                    if call.hints.get("translate", True) is not False
+                    else Untranslatable("disabled", "the request set byokvault.translate: false")
+                )
             problem = verdicts.get(upstream) if upstream else None
             if problem is None:
                 kept.append((provider_id, model_id))

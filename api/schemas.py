@@ -148,6 +148,7 @@ class AccessEventOut(Struct):
 class RoutingHints(msgspec.Struct):
     capabilities: list[str] = []
     max_price_per_call: Decimal | None = None
+    translate: bool = True  # false: only providers speaking the endpoint's own protocol
 
 
 ModelName = Annotated[

@@ -43,7 +43,7 @@ def serve(app: Litestar) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # startup loads the catalog: ~15-30 s on a loaded 2-core box
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("API server did not start")

@@ -307,6 +307,17 @@ def test_auto_crosses_protocols_only_when_the_request_translates(stack: Stack) -
     assert native.headers["x-byokvault-model"].startswith("anthropic/")
     assert "x-byokvault-translated" not in native.headers
     assert stack.fake.requests[-1].body["top_k"] == 3
+    # A client may also refuse translation outright.
+    kept = client.messages.with_raw_response.create(
+        model="auto", max_tokens=20, messages=hello, extra_body={"byokvault": {"translate": False}}
+    )
+    assert kept.headers["x-byokvault-model"].startswith("anthropic/")
+    assert "byokvault" not in stack.fake.requests[-1].body
+    with pytest.raises(anthropic.UnprocessableEntityError) as error:
+        client.messages.create(
+            model=GPT, max_tokens=20, messages=hello, extra_body={"byokvault": {"translate": False}}
+        )
+    assert set(error.value.response.json()["exclusion_reasons"]) == {"untranslatable:disabled"}
 
 
 def test_a_retried_translated_call_bills_once(stack: Stack) -> None:
