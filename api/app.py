@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from litestar import Litestar
 from litestar.config.response_cache import ResponseCacheConfig
 from litestar.middleware import DefineMiddleware
@@ -17,18 +18,17 @@ from litestar.openapi.plugins import JsonRenderPlugin
 
 from byokvault.api.console.routes import STATE_KEY, console_router, template_config
 
-from .engine import Planner, Settler
-from .gateway import Gateway
+from .catalog_sync import CatalogVersion, LiveCatalog
 from .metrics import Metrics, MetricsMiddleware
 from .problems import EXCEPTION_HANDLERS
 from .routes.catalog import CatalogController, openai_models
+from .routes.catalog_sync import sync_now, sync_status
 from .routes.credentials import CredentialController
 from .routes.gateway import GATEWAY_HANDLERS
 from .routes.ops import healthz, issue_token, list_tokens, metrics, revoke_token
 from .routes.quotes import margins, quote
 from .routes.receipts import RECEIPT_HANDLERS
 from .routes.routing import route
-from .routing import RouteService
 from .settings import Settings
 from .state import open_resources
 from .wire import MoneyResponse
@@ -48,6 +48,8 @@ ROUTE_HANDLERS = [
     route,
     quote,
     margins,
+    sync_status,
+    sync_now,
 ]
 
 
@@ -65,23 +67,34 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
+def publish(app: Litestar, version: CatalogVersion) -> None:
+    """Mirror the serving version on ``app.state`` for code outside a request (shutdown,
+    tests). Requests use ``catalog_sync.current``: one version for the whole request."""
+    app.state.resources = version.resources
+    app.state[STATE_KEY] = version.resources.views
+    app.state.routing = version.routing
+    app.state.gateway = version.gateway
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     metrics_registry = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        resources = open_resources(settings, metrics_registry)
-        app.state.resources = resources
-        app.state[STATE_KEY] = resources.views
-        app.state.routing = RouteService(resources)
-        app.state.gateway = Gateway(
-            resources, Planner(resources, app.state.routing), Settler(resources)
+        # No local keeps the first version: a swap must be able to release it.
+        live = LiveCatalog(
+            CatalogVersion.build(open_resources(settings, metrics_registry)),
+            on_swap=lambda version: publish(app, version),
         )
+        app.state.catalog = live  # requests take their catalog version here (current())
+        publish(app, live.get())
+        live.start()  # the scheduled sync, when configured
         try:
             yield
         finally:
-            await resources.aclose()
+            await to_thread.run_sync(live.stop)
+            await live.get().resources.aclose()
 
     return Litestar(
         route_handlers=[*ROUTE_HANDLERS, console_router()],

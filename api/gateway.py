@@ -156,6 +156,14 @@ class Gateway:
         self.idempotency = IdempotencyStore()
         self._tasks: set[asyncio.Task[Any]] = set()
 
+    def rebind(self, resources: Resources, planner: Any, settler: Any) -> Gateway:
+        """This pipeline over another catalog version (api/catalog_sync.py): new planner and
+        settler, the same idempotency answers and background tasks, so a retry after a swap
+        still replays and a stream's pending settlement is not dropped."""
+        other = Gateway(resources, planner, settler)
+        other.idempotency, other._tasks = self.idempotency, self._tasks
+        return other
+
     async def handle(self, endpoint: str, raw: bytes, headers: dict[str, str], who: Principal):
         started = time.perf_counter()
         if who.is_admin:

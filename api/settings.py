@@ -13,6 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from byokvault.engine.importers.live import INTERVAL_ENV
 from byokvault.engine.paths import BUNDLED_CATALOG, BUNDLED_RULES, data_dir
 
 Url = Annotated[str, Field(pattern=r"^https?://")]
@@ -31,6 +32,11 @@ class Settings(BaseModel):
     provider_base_urls: dict[str, Url] = {}
     upstream_timeout_s: float = Field(default=120.0, gt=0)
     upstream_connect_timeout_s: float = Field(default=10.0, gt=0)
+    # Live catalog sync (api/catalog_sync.py): fetch the live sources of
+    # <catalog_dir>/sources.yaml, rewrite catalog_dir, swap the new version in. None (the
+    # default): off, and an admin's trigger is refused; 0: only when an admin triggers one;
+    # N > 0: also every N seconds.
+    catalog_sync_interval_s: float | None = Field(default=None, ge=0)
 
     @field_validator("data_dir", "catalog_dir", "rules_dir")
     @classmethod
@@ -47,6 +53,7 @@ class Settings(BaseModel):
             ("rules_dir", "BYOKVAULT_RULES"),
             ("admin_token", "BYOKVAULT_ADMIN_TOKEN"),
             ("upstream_timeout_s", "BYOKVAULT_UPSTREAM_TIMEOUT"),
+            ("catalog_sync_interval_s", INTERVAL_ENV),
         ):
             if env.get(var):
                 values[name] = env[var]

@@ -6,6 +6,7 @@ the thread pool each get their own cursor (a single connection would serialize t
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,6 +78,29 @@ class Resources:
 
     def capabilities_of(self, provider_id: str, model_id: str) -> frozenset[str]:
         return self._closures.get((provider_id, model_id), frozenset())
+
+    def with_catalog(self, catalog: Catalog, con: duckdb.DuckDBPyConnection) -> Resources:
+        """These resources over another catalog version (a live sync swapped it in): the
+        catalog, its DuckDB, views, price index and per-model tables are new; the vault,
+        ledger, tokens, quote store, rules and HTTP clients are shared. A field derived from the
+        catalog must be rebuilt here (tests/test_import_server_sync.py checks every field)."""
+        return dataclasses.replace(
+            self,
+            catalog=catalog,
+            con=con,
+            views=CatalogViews(catalog, con),
+            quoter=Quoter(
+                PriceIndex.from_connection(con),
+                self.quoter.rules,
+                self.quoter.store,  # quotes already issued keep their frozen prices
+                ttl=self.quoter.ttl,
+                clock=self.quoter.clock,
+            ),
+            provider_endpoints={},
+            _local=threading.local(),
+            _entries={},
+            _closures={},
+        )
 
     def component_status(self) -> dict[str, str]:
         """Each component's state for /healthz ("ok", or what is wrong)."""

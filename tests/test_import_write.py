@@ -179,3 +179,28 @@ def test_scalar_reads_back_as_the_same_string(text: str) -> None:
 def test_amounts_read_back_exactly(amount: Decimal) -> None:
     doc = parse_yaml(f"amount: {scalar(amount)}\n", "t.yaml")
     assert Decimal(doc["amount"]) == amount
+
+
+def test_review_diff_is_the_catalog_diff_of_the_change(tmp_path: Path, capsys) -> None:
+    """The printed review diff is ``diff_catalogs`` between the catalog before and after: a
+    repriced model shows old → new and the change; nothing is rewritten."""
+    from byokvault.engine.catalog.diff import diff_catalogs
+
+    catalog = tmp_path / "cat"
+    apply_imports(catalog, [import_genai_prices(FIXTURE, recorded_at=T1)], now=T1)
+    base = load_catalog(catalog)
+    data = json.loads(FIXTURE.read_text())
+    data[1]["models"][0]["prices"][0]["prices"]["output_mtok"] = 0.66  # deepseek, was 0.55
+    source = tmp_path / "repriced.json"
+    source.write_text(json.dumps(data))
+    capsys.readouterr()
+    code = main(
+        ["catalog", "import", "genai-prices", "--from", str(source), "--into", str(catalog)]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    expected = diff_catalogs(base, load_catalog(catalog))
+    assert [p.kind for p in expected.prices] == ["added"]
+    assert expected.to_markdown() in out
+    assert "price rows added: 1, rewritten: 0, removed: 0" in out
+    assert "| 0.55 | 0.66 | +20.00% |" in out

@@ -21,6 +21,7 @@ from byokvault.engine.pricing.rules import apply_terms, load_rules, terms_for
 from byokvault.engine.routing.decision import RouteDecision
 from byokvault.engine.routing.requirements import Requirements
 
+from ..catalog_sync import current
 from .tenant_pages import _page, _resources, _signin_redirect, session_of
 
 # The kind of call → the capability that makes a model able to answer it at all.
@@ -104,7 +105,7 @@ def quote_page(
     reqs, problems = form.requirements(res.catalog.taxonomy) if asked else (None, [])
     decision = None
     if reqs is not None:
-        service = request.app.state.routing
+        service = current(request).routing
         tenant = session.tenant_id
         decision = service.route(reqs, tenant, service.policy(tenant), service.funds(tenant))
     return _page(

@@ -17,6 +17,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
+from ..catalog_sync import current
 from .catalog_views import PAGE_LIMIT, CatalogViews, ModelFilter
 from .quote_page import quote_handlers
 from .tenant_pages import tenant_handlers
@@ -41,7 +42,9 @@ def template_config() -> TemplateConfig:
 
 
 def _views(request: Request) -> CatalogViews:
-    return request.app.state[STATE_KEY]
+    if "catalog" in request.app.state:  # the API app: this request's catalog version
+        return current(request).resources.views
+    return request.app.state[STATE_KEY]  # the console mounted alone (its own tests)
 
 
 def _page(request: Request, name: str, active: str, **context: Any) -> Template:

@@ -27,6 +27,7 @@ from byokvault.engine.vault.errors import VaultError
 from byokvault.engine.vault.health import HealthChecker
 from byokvault.engine.vault.secret import Secret
 
+from ..catalog_sync import current
 from .charts import bar_chart
 
 COOKIE = "bv_console"
@@ -46,7 +47,7 @@ class Session:
 
 
 def _resources(request: Request) -> Any:
-    return request.app.state.resources
+    return current(request).resources  # this request's catalog version
 
 
 def session_of(request: Request) -> Session | None:

@@ -16,6 +16,7 @@ from litestar.params import FromPath, QueryParameter
 
 from byokvault.api.console.catalog_views import ModelFilter
 
+from ..catalog_sync import current
 from ..problems import ApiProblem, invalid
 from ..schemas import (
     CapabilityOut,
@@ -33,7 +34,7 @@ CAPABILITY_HELP = "capability ids or aliases, comma-separated (all required), e.
 
 
 def resources(request: Request[Any, Any, Any]) -> Resources:
-    return request.app.state.resources
+    return current(request).resources
 
 
 class CatalogController(Controller):

@@ -23,6 +23,7 @@ from byokvault.engine.vault.secret import Secret
 from byokvault.engine.vault.vault import Vault
 
 from ..auth import Principal, provide_principal, tenant_scope
+from ..catalog_sync import current
 from ..problems import ApiProblem, invalid, register_domain_error
 from ..schemas import (
     AccessEventOut,
@@ -100,7 +101,7 @@ class CredentialController(Controller):
         acting: NamedDependency[Acting],
         data: JSONBody[CredentialCreate],
     ) -> CredentialOut:
-        catalog = request.app.state.resources.catalog
+        catalog = current(request).resources.catalog
         if data.provider_id not in {p.id for p in catalog.providers}:
             raise invalid("provider_id", f"unknown provider {data.provider_id!r}")
         secret = Secret(data.secret) if data.secret and data.secret.strip() else None
@@ -176,7 +177,7 @@ class CredentialController(Controller):
         """Probe the key now (a free model-list request) and return the updated status."""
         vault, tenant = acting.vault, acting.tenant
         credential = await to_thread.run_sync(vault.get_credential, tenant, credential_id)
-        res = request.app.state.resources
+        res = current(request).resources
         actor = f"api:{acting.principal.token_id}"
         checker = HealthChecker(vault, res.provider_endpoints, actor=actor)
         result = await checker.check(res.probe_http, credential)

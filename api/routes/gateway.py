@@ -20,6 +20,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody
 
 from ..auth import Principal, provide_principal
+from ..catalog_sync import current
 from ..gateway import Gateway
 from ..schemas import ChatCompletionRequest, EmbeddingsRequest, MessagesRequest, ResponsesRequest
 
@@ -29,7 +30,7 @@ Handler = Callable[..., Coroutine[Any, Any, Any]]
 
 
 def _gateway(request: Request[Any, Any, Any]) -> Gateway:
-    return request.app.state.gateway
+    return current(request).gateway
 
 
 def gateway_endpoint(

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, PathParameter
 
 from ..auth import Principal, provide_admin
+from ..catalog_sync import current
 from ..problems import ApiProblem
 from ..schemas import Health, TokenIssueRequest, TokenOut
 
@@ -19,7 +20,7 @@ Admin = NamedDependency[Principal]
 
 @get("/healthz", operation_id="health", tags=["ops"], sync_to_thread=False)
 def healthz(request: Request[Any, Any, Any]) -> Health:
-    res = request.app.state.resources
+    res = current(request).resources
     components = res.component_status()
     status = "ok" if all(v == "ok" for v in components.values()) else "degraded"
     return Health(status=status, catalog_version=res.catalog.version, components=components)

@@ -17,6 +17,7 @@ from byokvault.engine.routing.requirements import requirements_for
 from byokvault.engine.vault.resolve import cached_fund_sources, fund_sources
 
 from ..auth import Principal, provide_principal, tenant_scope
+from ..catalog_sync import current
 from ..engine import Funds, Planner
 from ..problems import invalid
 from ..schemas import MarginTable, QuoteLineOut, QuoteOut, QuoteRequest
@@ -38,11 +39,12 @@ async def quote(
     from the vault's cache, the quote kept by a write-behind store); only a cold vault cache
     sends the quote to a worker thread, because reading it is a DuckDB query."""
     tenant = tenant_scope(principal, data.tenant_id)
-    res = request.app.state.resources
+    version = current(request)  # one catalog version for the whole quote
+    res = version.resources
     funded = cached_fund_sources(res.vault, tenant)
     if funded is None:
         funded = await to_thread.run_sync(fund_sources, res.vault, tenant)
-    return quote_out(make_quote(request.app.state.gateway.planner, tenant, data, funded))
+    return quote_out(make_quote(version.gateway.planner, tenant, data, funded))
 
 
 def make_quote(planner: Planner, tenant: str, data: QuoteRequest, funded: Funds) -> Quote:

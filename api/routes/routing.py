@@ -12,6 +12,7 @@ from litestar.params import JSONBody
 from byokvault.engine.routing.decision import RouteDecision
 
 from ..auth import Principal, provide_principal, tenant_scope
+from ..catalog_sync import current
 from ..problems import invalid
 from ..schemas import RouteRequest
 
@@ -34,7 +35,7 @@ def route(
         raise invalid("body", "give a request body, capabilities, or both")
     if data.max_price_per_call is not None and data.max_price_per_call < 0:
         raise invalid("max_price_per_call", "must not be negative")
-    service = request.app.state.routing
+    service = current(request).routing
     wrapper: dict[str, Any] = {"body": data.body, "capabilities": data.capabilities}
     if data.endpoint:
         wrapper["endpoint"] = data.endpoint

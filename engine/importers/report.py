@@ -6,8 +6,10 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
+from ..catalog.diff import CatalogDiff, diff_catalogs
 from ..catalog.model import Provider
 from .reconcile import Conflict, MergeOutcome, is_curated
+from .run import catalog_with
 from .sources import IMPORTERS
 
 MAX_CONFLICT_ROWS = 200
@@ -151,42 +153,23 @@ def _conflict_section(conflicts: list[Conflict]) -> list[str]:
     return lines
 
 
-def review_diff(before: dict[str, Provider], outcome: MergeOutcome, limit: int = 100) -> str:
-    """What this import changes, as a Markdown table fit for a pull request."""
-    lines = ["| provider | model | change | dimension | conditions | old | new | change % | from |"]
-    lines.append("| --- | --- | --- | --- | --- | ---: | ---: | ---: | --- |")
-    count = 0
-    new_models: Counter[str] = Counter()
-    for pid in sorted(outcome.changed):
-        old_models = {m.id: m for m in before[pid].models} if pid in before else {}
-        for model in outcome.providers[pid].models:
-            old = old_models.get(model.id)
-            if old is None:
-                new_models[pid] += 1
-                continue
-            known = {(r.series_key(), r.effective_from) for r in old.prices}
-            for row in model.prices:
-                if (row.series_key(), row.effective_from) in known:
-                    continue
-                prev = [r for r in old.prices if r.series_key() == row.series_key()]
-                prev_amount = max(prev, key=lambda r: r.effective_from).amount if prev else None
-                count += 1
-                if count > limit:
-                    continue
-                pct = (
-                    f"{(row.amount - prev_amount) / prev_amount * 100:+.1f}%" if prev_amount else ""
-                )
-                cond = row.series_key()[1]
-                lines.append(
-                    f"| {pid} | {model.id} | {'price' if prev else 'new price'} | "
-                    f"{row.dimension} | {'' if cond == '{}' else cond} | "
-                    f"{'' if prev_amount is None else _amount(prev_amount)} | "
-                    f"{_amount(row.amount)} | {pct} | {row.effective_from:%Y-%m-%d} |"
-                )
-    head = [
-        f"New models: {sum(new_models.values())} in {len(new_models)} provider(s); "
-        f"new price rows on existing models: {count}"
-        + (f" (first {limit} shown)" if count > limit else ""),
-        "",
-    ]
-    return "\n".join(head + (lines if count else [])) + "\n"
+def review_diff(
+    before: dict[str, Provider], outcome: MergeOutcome, catalog_dir: Path
+) -> CatalogDiff:
+    """What this import changes: the catalog's own review diff (``diff_catalogs``) between the
+    providers before and after the merge, over ``catalog_dir``'s registries."""
+    return diff_catalogs(
+        catalog_with(catalog_dir, before.values()),
+        catalog_with(catalog_dir, outcome.providers.values()),
+    )
+
+
+def diff_summary(diff: CatalogDiff) -> str:
+    """One line for a terminal or a status: how many models and price rows changed."""
+    added = [m for m in diff.models if m.kind == "added"]
+    kinds = Counter(p.kind for p in diff.prices)
+    return (
+        f"New models: {len(added)} in {len({m.provider_id for m in added})} provider(s); "
+        f"price rows added: {kinds['added']}, rewritten: {kinds['rewritten']}, "
+        f"removed: {kinds['removed']}"
+    )

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..catalog.load import CAPABILITIES_FILE, PROVIDERS_DIR, UNITS_FILE, load_catalog
+from ..catalog.load import (
+    CAPABILITIES_FILE,
+    PROVIDERS_DIR,
+    UNITS_FILE,
+    Catalog,
+    lazy_catalog,
+    load_catalog,
+)
 from ..catalog.model import CapabilityTaxonomy, Provider, UnitRegistry
 from ..catalog.yamlio import read_yaml, to_plain
 from .common import ImportResult, now_utc
@@ -61,6 +69,15 @@ def existing_providers(catalog_dir: Path) -> dict[str, Provider]:
     if not any((catalog_dir / PROVIDERS_DIR).glob("*.yaml")):
         return {}
     return {p.id: p for p in load_catalog(catalog_dir).providers}
+
+
+def catalog_with(catalog_dir: Path, providers: Iterable[Provider]) -> Catalog:
+    """``catalog_dir``'s registries with ``providers`` (already validated, e.g. a merge's
+    result), as a Catalog: what ``diff_catalogs`` compares. Providers in file order (by id),
+    as ``load_catalog`` reads them, so the version is the one the written files will have."""
+    shell = lazy_catalog(catalog_dir, version="")  # registries only; providers given here
+    ordered = tuple(sorted(providers, key=lambda p: p.id))
+    return dataclasses.replace(shell, _providers=ordered, _known_version=None)
 
 
 def registry_names(catalog_dir: Path) -> tuple[set[str], set[str]]:

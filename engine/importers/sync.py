@@ -13,7 +13,7 @@ from ..catalog.yamlio import InputError
 from .common import ImportResult, now_utc
 from .fetch import FetchError
 from .reconcile import MergeOutcome
-from .report import catalog_counts, render_report, review_diff
+from .report import catalog_counts, diff_summary, render_report, review_diff
 from .run import apply_imports, existing_providers, import_source
 from .sources import SourcesConfig, load_sources
 
@@ -85,7 +85,9 @@ def run_imports(
     except (SyncError, InputError) as exc:
         console.print(f"[red]import failed, catalog unchanged:[/red] {exc}")
         return False
-    console.print(review_diff(before, outcome), markup=False)
+    diff = review_diff(before, outcome, catalog_dir)
+    console.print(diff_summary(diff), markup=False)
+    console.print(diff.to_markdown(), markup=False, soft_wrap=True)  # tables: never wrapped
     counts = catalog_counts(outcome.providers, outcome.imported)
     verb = "would change" if dry_run else "changed"
     console.print(
