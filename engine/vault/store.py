@@ -737,6 +737,11 @@ class DuckDBVaultRepository:
         with self._lock.exclusive():
             tmp = self._compact_path()
             tmp.unlink(missing_ok=True)
+            # Start from a connection no other thread's cursor has touched: a cursor left inside
+            # a transaction made FORCE CHECKPOINT spin forever (seen under load). Nothing runs
+            # under the exclusive lock, so closing every cursor is safe; threads reopen theirs.
+            self._close_all()
+            self._con = self._connect()
             self._copy_to(tmp)  # on failure the old file is untouched and still open
             self._close_all()
             try:
@@ -749,10 +754,7 @@ class DuckDBVaultRepository:
 
     def _copy_to(self, tmp: Path) -> None:
         con = self._con
-        # FORCE: another thread's cursor can hold a transaction open without running anything
-        # (a write, then a fetchone() that left its result unexhausted); a plain CHECKPOINT then
-        # fails. Nothing runs under the exclusive lock, so aborting such a transaction is safe.
-        con.execute("FORCE CHECKPOINT")
+        con.execute("CHECKPOINT")  # a fresh connection: no other transaction can be open
         con.execute("ATTACH " + _sql_string(tmp) + " AS vault_compact")
         try:
             con.execute(f'COPY FROM DATABASE "{self._main}" TO vault_compact')
