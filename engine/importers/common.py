@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -160,6 +161,21 @@ class ImportResult:
             self.skipped[f"amount with more than {MAX_PLACES} decimal places ({dimension})"] += 1
             return None
         return self.row(dimension, amount, conditions, effective_from)
+
+    def catalog_id(self, source_name: str) -> str | None:
+        """The catalog id for a source's model name, or None (counted as skipped) when the name
+        cannot be one: every importer skips such an entry the same way."""
+        try:
+            return canonical_id(source_name)
+        except ValueError:
+            self.skipped["name not usable as a catalog id"] += 1
+            return None
+
+    def count_unmapped(self, raw: Mapping[str, Any], known: Collection[str], where: str) -> None:
+        """Count every key of a source entry this importer does not map (``where.key``)."""
+        for key in raw:
+            if key not in known:
+                self.unmapped[f"{where}.{key}"] += 1
 
     def provider(self, provider_id: str, source_name: str) -> ProviderDraft:
         draft = self.providers.get(provider_id)

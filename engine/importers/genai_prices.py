@@ -39,7 +39,7 @@ from ..catalog.model import (
     ServiceTier,
     TimeWindow,
 )
-from .common import UNDATED, ImportResult, ModelDraft, canonical_id, decimal_or_none, now_utc
+from .common import UNDATED, ImportResult, ModelDraft, decimal_or_none, now_utc
 from .fetch import is_url, read_source
 from .infer import baseline_capabilities, default_modalities, mode_from_name
 from .sources import SourcesConfig, load_sources
@@ -146,9 +146,7 @@ def _import_provider(raw: dict[str, Any], result: ImportResult, config: SourcesC
     draft.name = draft.name or raw.get("name")
     draft.pricing_urls = list(raw.get("pricing_urls") or [])
     draft.base_url = draft.base_url or _base_url(raw.get("api_pattern"))
-    for key in raw:
-        if key not in PROVIDER_KEYS_MAPPED:
-            result.unmapped[f"provider.{key}"] += 1
+    result.count_unmapped(raw, PROVIDER_KEYS_MAPPED, "provider")
     for raw_model in raw.get("models", []):
         result.entries_read += 1
         _import_model(provider_id, raw_model, result)
@@ -166,10 +164,8 @@ def _base_url(api_pattern: str | None) -> str | None:
 
 def _import_model(provider_id: str, raw: dict[str, Any], result: ImportResult) -> None:
     source_name = str(raw["id"])
-    try:
-        model_id = canonical_id(source_name)
-    except ValueError:
-        result.skipped["model id not usable as a catalog id"] += 1
+    model_id = result.catalog_id(source_name)
+    if model_id is None:
         return
     mode = mode_from_name(model_id)
     inputs, outputs = default_modalities(mode)
@@ -177,9 +173,7 @@ def _import_model(provider_id: str, raw: dict[str, Any], result: ImportResult) -
     limits = {}
     if isinstance(raw.get("context_window"), int) and raw["context_window"] > 0:
         limits["context_window"] = raw["context_window"]
-    for key in raw:
-        if key not in MODEL_KEYS_MAPPED:
-            result.unmapped[f"model.{key}"] += 1
+    result.count_unmapped(raw, MODEL_KEYS_MAPPED, "model")
     rows = _price_rows(raw, result)
     if not rows and not _has_prices(raw):
         # genai-prices prices an empty price set at 0 (its ``:free`` variants, free previews):

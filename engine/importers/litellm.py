@@ -41,7 +41,6 @@ from ..catalog.model import (
 from .common import (
     ImportResult,
     ModelDraft,
-    canonical_id,
     decimal_or_none,
     now_utc,
     plain,
@@ -195,10 +194,8 @@ def _import_entry(
     else:
         result.skipped[f"mode not in the catalog: {raw_mode}"] += 1
         return None
-    try:
-        model_id = canonical_id(name)
-    except ValueError:
-        result.skipped["name not usable as a catalog id"] += 1
+    model_id = result.catalog_id(name)
+    if model_id is None:
         return None
     if quality and quality not in QUALITIES:
         result.unmapped[f"image quality {quality} (entry name)"] += 1

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from ..catalog.model import Modality, Mode
-from .common import ImportResult, ModelDraft, canonical_id, decimal_or_none, now_utc
+from .common import ImportResult, ModelDraft, decimal_or_none, now_utc
 from .fetch import DEFAULT_TIMEOUT, FetchError, is_url, read_source
 from .infer import baseline_capabilities, default_modalities, mode_from_name
 from .sources import SourcesConfig, load_sources
@@ -36,6 +36,9 @@ OLLAMA_CAPABILITIES = {
     "embedding": "embeddings.text",
 }
 LM_STUDIO_TYPES = {"vlm": "vision.single_image"}
+# the keys an OpenAI-compatible /v1/models entry may carry (vLLM, LM Studio, llama.cpp)
+_SERVER_MODEL_KEYS = {"id", "object", "created", "owned_by", "type", "max_model_len",
+                      "max_context_length", "root", "parent", "permission"}  # fmt: skip
 
 
 def import_ollama(
@@ -111,10 +114,7 @@ def import_openai_compatible(
         server_caps = {LM_STUDIO_TYPES[kind]} if kind in LM_STUDIO_TYPES else set()
         mode = Mode.embedding if kind == "embeddings" else mode_from_name(name)
         context = raw.get("max_model_len") or raw.get("max_context_length")
-        for key in raw:
-            if key not in {"id", "object", "created", "owned_by", "type", "max_model_len",
-                           "max_context_length", "root", "parent", "permission"}:  # fmt: skip
-                result.unmapped[f"model.{key}"] += 1
+        result.count_unmapped(raw, _SERVER_MODEL_KEYS, "model")
         _add(result, provider_id, name, mode, server_caps, configured, context)
     return result
 
@@ -168,10 +168,8 @@ def _add(
     configured: Mapping[str, list[str]],
     context: Any,
 ) -> None:
-    try:
-        model_id = canonical_id(name)
-    except ValueError:
-        result.skipped["name not usable as a catalog id"] += 1
+    model_id = result.catalog_id(name)
+    if model_id is None:
         return
     inputs, outputs = default_modalities(mode)
     caps = set(server_caps)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog.model import Conditions, LongContextTier, Modality, Mode, PriceRow, ProviderKind
-from .common import ImportResult, ModelDraft, canonical_id, decimal_or_none, now_utc
+from .common import ImportResult, ModelDraft, decimal_or_none, now_utc
 from .fetch import source_data
 from .infer import baseline_capabilities, mode_from_name
 from .sources import SourcesConfig, load_sources
@@ -87,14 +87,10 @@ def import_models_dev(
 def _import_model(
     provider_id: str, source_name: str, raw: Mapping[str, Any], local: bool, result: ImportResult
 ) -> None:
-    try:
-        model_id = canonical_id(source_name)
-    except ValueError:
-        result.skipped["name not usable as a catalog id"] += 1
+    model_id = result.catalog_id(source_name)
+    if model_id is None:
         return
-    for key in raw:
-        if key not in MODEL_KEYS:
-            result.unmapped[f"model.{key}"] += 1
+    result.count_unmapped(raw, MODEL_KEYS, "model")
     modalities = raw.get("modalities") or {}
     inputs = {MODALITIES[m] for m in modalities.get("input", []) if m in MODALITIES}
     outputs = {MODALITIES[m] for m in modalities.get("output", []) if m in MODALITIES}

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog.model import Modality, Mode, PriceRow
-from .common import ImportResult, ModelDraft, canonical_id, decimal_or_none, now_utc, plain
+from .common import ImportResult, ModelDraft, decimal_or_none, now_utc, plain
 from .fetch import source_data
 from .infer import baseline_capabilities, mode_from_name
 from .sources import SourcesConfig, load_sources
@@ -100,14 +100,10 @@ def import_openrouter(
 
 def _import_model(provider_id: str, raw: Mapping[str, Any], result: ImportResult) -> None:
     source_name = raw["id"]
-    try:
-        model_id = canonical_id(source_name)
-    except ValueError:
-        result.skipped["id not usable as a catalog id"] += 1
+    model_id = result.catalog_id(source_name)
+    if model_id is None:
         return
-    for key in raw:
-        if key not in MODEL_KEYS:
-            result.unmapped[f"model.{key}"] += 1
+    result.count_unmapped(raw, MODEL_KEYS, "model")
     arch = raw.get("architecture") or {}
     inputs = {MODALITIES[m] for m in arch.get("input_modalities") or [] if m in MODALITIES}
     outputs = {MODALITIES[m] for m in arch.get("output_modalities") or [] if m in MODALITIES}
