@@ -6,13 +6,12 @@ the pricing tests never depend on the starter catalog's contents.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from routing_support import write_catalog  # the bundled registries plus these providers
 
 from byokvault.engine.catalog.store import open_catalog
-from byokvault.engine.paths import BUNDLED_CATALOG
 from byokvault.engine.pricing.index import PriceIndex
 
 PROV = "provenance: {source: test, recorded_at: 2024-01-01T00:00:00Z}"
@@ -47,16 +46,6 @@ def provider(provider_id: str, models: list[str], kind: str = "cloud") -> str:
         "base_url: https://example.invalid/v1\nauth: {scheme: bearer}\nmodels:\n"
     )
     return header + "".join(sorted(models, key=lambda m: m.split("\n")[0]))
-
-
-def write_catalog(root: Path, providers: dict[str, str]) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    for name in ("units.yaml", "capabilities.yaml"):
-        shutil.copy(BUNDLED_CATALOG / name, root / name)
-    (root / "providers").mkdir(exist_ok=True)
-    for provider_id, text in providers.items():
-        (root / "providers" / f"{provider_id}.yaml").write_text(text)
-    return root
 
 
 def build_index(root: Path, providers: dict[str, str]) -> tuple[PriceIndex, object]:
