@@ -1,16 +1,16 @@
 """The single ledger writer: idempotent, gap-free, chained, group-committed appends.
 
-Callers on any thread ``submit`` a record and get a Future. One writer thread drains the queue,
-resolves idempotency (TigerBeetle style: same key and payload returns the original record,
+Callers on any thread ``submit`` a record and get a Future. The shared group-commit writer
+(``byokvault.engine.groupcommit``) hands each queued batch to ``_process``, which resolves
+idempotency (TigerBeetle style: same key and payload returns the original record,
 same key and another payload is a conflict naming the differing fields), numbers and chains
-the new records, writes the whole batch in one transaction, and only after COMMIT resolves the
-futures and updates the tenants' running totals. While a commit is in flight the next batch
-queues up, so throughput grows with load without a timer.
+the new records, writes the whole batch in one durable append, updates the tenants' running
+totals, and answers each job; the futures resolve only after that. While a commit is in flight
+the next batch queues up, so throughput grows with load without a timer.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from ..groupcommit import GroupCommit
 from .batch import canon_of, chain_batch, new_record_id
 from .record import BillingRecord, Kind, LedgerEntry, differing_fields, reversal_of
 from .rows import CanonRow, entry_of
@@ -60,7 +61,6 @@ class TenantUsage:
 @dataclass
 class _Append:
     record: BillingRecord
-    future: Future[LedgerEntry]
     canon: CanonRow | None = None  # made by the submitter (its thread, not the writer's)
 
 
@@ -69,10 +69,10 @@ class _Reverse:
     record_id: str
     idempotency_key: str
     reason: str
-    future: Future[LedgerEntry]
 
 
-_STOP = object()
+_Job = _Append | _Reverse
+_Outcome = LedgerEntry | BaseException
 
 
 class Ledger:
@@ -95,16 +95,15 @@ class Ledger:
         # query; a hit (a retry, or a rare hash collision) is looked up in the store. The
         # unique constraint in the store stays the backstop. ~60 bytes per stored record.
         self._index: set[int] = {hash(key) for key in self.store.stored_keys()}
+        self._closed = False
         self._totals_lock = threading.Lock()
         self._totals: dict[tuple[str, str], list] = {
             (tenant, currency): [records, raw, billed, rounded]
             for tenant, currency, records, raw, billed, rounded in self.store.totals()
         }
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._closing = threading.Lock()
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
-        self._thread.start()
+        self._writer: GroupCommit[_Job, LedgerEntry] = GroupCommit(
+            self._process, max_batch=max_batch, name="ledger"
+        )
 
     # ---- the caller's side -------------------------------------------------------------
 
@@ -113,24 +112,14 @@ class Ledger:
         if record.kind is not Kind.charge:
             raise RecordError([("kind", "submit charges; record corrections with reverse()")])
         validate(record)
-        future: Future[LedgerEntry] = Future()
-        self._put(_Append(record, future, canon_of(record, new_record_id())))
-        return future
+        return self._writer.submit(_Append(record, canon_of(record, new_record_id())))
 
     def append(self, record: BillingRecord, timeout: float | None = None) -> LedgerEntry:
         return self.submit(record).result(timeout)
 
     def reverse(self, record_id: str, idempotency_key: str, reason: str) -> Future[LedgerEntry]:
         """Queue the reversal of a charge (the only way to correct one)."""
-        future: Future[LedgerEntry] = Future()
-        self._put(_Reverse(record_id, idempotency_key, reason, future))
-        return future
-
-    def _put(self, job: _Append | _Reverse) -> None:
-        with self._closing:
-            if self._closed:
-                raise RuntimeError("the ledger is closed")
-            self._queue.put(job)
+        return self._writer.submit(_Reverse(record_id, idempotency_key, reason))
 
     def usage(self, tenant_id: str) -> list[TenantUsage]:
         """The tenant's running totals per currency, current as of the last acknowledgement."""
@@ -161,12 +150,10 @@ class Ledger:
 
     def close(self) -> None:
         """Finish what is queued (every future resolves), then close the store."""
-        with self._closing:
-            if self._closed:
-                return
-            self._closed = True
-            self._queue.put(_STOP)
-        self._thread.join()
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.close()
         self.store.close()
 
     def __enter__(self) -> Ledger:
@@ -175,48 +162,31 @@ class Ledger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ---- the writer thread ---------------------------------------------------------------
+    # ---- the writer thread (called by the group commit with each batch) -------------------
 
-    def _run(self) -> None:
-        while True:
-            job = self._queue.get()
-            if job is _STOP:
-                return
-            jobs = [job]
-            stop = False
-            while len(jobs) < self._max_batch:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is _STOP:
-                    stop = True
-                    break
-                jobs.append(job)
-            try:
-                self._process(jobs)
-            except BaseException as exc:  # a failed batch fails its callers, not the writer
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-            if stop:
-                return
-
-    def _process(self, jobs: list[_Append | _Reverse]) -> None:
-        pending: dict[Key, list[tuple[_Append | _Reverse, BillingRecord, CanonRow | None]]] = {}
+    def _process(self, jobs: list[_Job]) -> list[_Outcome]:
+        """One outcome per job: its entry (new, or the original of a retried key) or the error
+        that refused it. The new records are durable before this returns."""
+        outcomes: list[_Outcome | None] = [None] * len(jobs)
+        pending: dict[Key, list[tuple[int, BillingRecord, CanonRow | None]]] = {}
         reversed_now: set[str] = set()
-        for job in jobs:
-            record = job.record if isinstance(job, _Append) else self._reversal(job, reversed_now)
-            if record is not None:
-                key = (record.tenant_id, record.idempotency_key)
-                canon = job.canon if isinstance(job, _Append) else None
-                pending.setdefault(key, []).append((job, record, canon))
+        for i, job in enumerate(jobs):
+            if isinstance(job, _Append):
+                record, canon = job.record, job.canon
+            else:
+                record, canon = self._reversal(job, reversed_now), None
+            if isinstance(record, BaseException):
+                outcomes[i] = record
+                continue
+            key = (record.tenant_id, record.idempotency_key)
+            pending.setdefault(key, []).append((i, record, canon))
         known = self._known(pending)
         new = {key: queued[0][1:] for key, queued in pending.items() if key not in known}
         known.update(self._commit(new))
         for key, submitted in pending.items():
-            for job, record, _ in submitted:
-                _resolve(job.future, known[key], record)
+            for i, record, _ in submitted:
+                outcomes[i] = _outcome(known[key], record)
+        return outcomes  # type: ignore[return-value]
 
     def _known(self, keys: Iterable[Key]) -> dict[Key, LedgerEntry]:
         """The stored entries among ``keys``: from the recent cache, else from the store for
@@ -236,8 +206,8 @@ class Ledger:
             self._remember(key, entry)
         return known
 
-    def _reversal(self, job: _Reverse, reversed_now: set[str]) -> BillingRecord | None:
-        """The reversal record for ``job``, or None after failing its future."""
+    def _reversal(self, job: _Reverse, reversed_now: set[str]) -> BillingRecord | Exception:
+        """The reversal record for ``job``, or the error that refuses it."""
         row = self.store.find_record(job.record_id)
         problem = None
         if row is None:
@@ -253,15 +223,13 @@ class Ledger:
             if prior is not None and prior["idempotency_key"] != job.idempotency_key:
                 problem = f"record {job.record_id!r} is already reversed by {earlier}"
         if problem is not None:
-            job.future.set_exception(ReversalError(problem))
-            return None
+            return ReversalError(problem)
         reversed_now.add(job.record_id)
         record = reversal_of(entry_of(row), job.idempotency_key, job.reason)
         try:
             validate(record)
         except RecordError as exc:
-            job.future.set_exception(exc)
-            return None
+            return exc
         return record
 
     def _commit(
@@ -317,12 +285,8 @@ class Ledger:
             self._recent.popitem(last=False)
 
 
-def _resolve(future: Future[LedgerEntry], original: LedgerEntry, submitted: BillingRecord) -> None:
-    if future.done():
-        return
+def _outcome(original: LedgerEntry, submitted: BillingRecord) -> _Outcome:
+    """The answer to a submission of ``submitted`` whose key is stored as ``original``."""
     if original.record == submitted:
-        future.set_result(original)
-    else:
-        future.set_exception(
-            IdempotencyConflict(original, differing_fields(original.record, submitted))
-        )
+        return original
+    return IdempotencyConflict(original, differing_fields(original.record, submitted))

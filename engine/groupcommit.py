@@ -1,0 +1,106 @@
+"""Group commit: many callers, one writer thread, one durable write per batch.
+
+Callers on any thread ``submit`` an item and get a Future. One writer thread takes everything
+queued (up to ``max_batch``) and hands it to ``commit`` as one batch; while that write is in
+flight the next batch queues up, so the cost per item falls as load rises, with no timer (no
+added linger for a lone item).
+
+``commit(items)`` must be durable when it returns, and returns one outcome per item, in order:
+the value the item's Future resolves with, or an exception that fails only that item (e.g. an
+idempotency conflict). Futures are answered only after ``commit`` returns; if it raises, every
+item of the batch fails with that exception and the writer goes on with the next batch.
+
+Used by the ledger writer (engine/ledger/writer.py) and the vault's audit rows
+(engine/vault/groupcommit.py).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from typing import Generic, TypeVar
+
+T = TypeVar("T")  # what callers submit
+R = TypeVar("R")  # what their Futures resolve with
+
+CommitBatch = Callable[[list[T]], Sequence["R | BaseException"]]
+
+_STOP = object()
+
+
+class GroupCommit(Generic[T, R]):
+    """A single writer thread draining a queue into batches of at most ``max_batch`` items."""
+
+    def __init__(self, commit: CommitBatch, *, max_batch: int, name: str) -> None:
+        self._commit = commit
+        self._max_batch = max_batch
+        self.name = name
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._closing = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=f"{name}-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, item: T) -> Future[R]:
+        """Queue ``item``; the Future resolves once its batch is durable."""
+        return self.submit_many((item,))[0]
+
+    def submit_many(self, items: Iterable[T]) -> list[Future[R]]:
+        """Queue several items at once (they may share a batch); one Future per item."""
+        jobs = [(item, Future()) for item in items]
+        with self._closing:
+            if self._closed:
+                raise RuntimeError(f"the {self.name} writer is closed")
+            for job in jobs:
+                self._queue.put(job)
+        return [future for _, future in jobs]
+
+    def close(self) -> None:
+        """Commit everything queued (every Future resolves), then stop the writer thread."""
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(_STOP)
+        self._thread.join()
+
+    # ---- the writer thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            batch, stop = self._next_batch()
+            if batch:
+                self._write(batch)
+            if stop:
+                return
+
+    def _next_batch(self) -> tuple[list[tuple[T, Future[R]]], bool]:
+        """Block for the first job, then take whatever else is already queued."""
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        batch = [first]
+        while len(batch) < self._max_batch:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is _STOP:
+                return batch, True  # type: ignore[return-value]
+            batch.append(job)
+        return batch, False  # type: ignore[return-value]
+
+    def _write(self, batch: list[tuple[T, Future[R]]]) -> None:
+        try:
+            outcomes = self._commit([item for item, _ in batch])
+            if len(outcomes) != len(batch):
+                raise RuntimeError(f"{self.name}: commit gave {len(outcomes)} outcomes")
+        except BaseException as exc:  # a failed batch fails its callers, not the writer
+            outcomes = [exc] * len(batch)
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
