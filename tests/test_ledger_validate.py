@@ -208,7 +208,8 @@ def test_the_batch_encoder_matches_the_reference_rows(count: int) -> None:
         records.append(record)
     # some prepared by the submitter (canon_of), the rest (like reversals) by the writer
     prepared = [(r, canon_of(r, new_record_id()) if i % 2 else None) for i, r in enumerate(records)]
-    entries, table = chain_batch(prepared, 41, "f" * 64, now)
+    entries, chained = chain_batch(prepared, 41, "f" * 64, now)
+    table = chained.table()
     rows, prev = [], "f" * 64
     for seq, (record, entry) in enumerate(zip(records, entries, strict=True), start=42):
         assert (entry.seq, entry.record, entry.prev_hash, entry.recorded_at) == (
@@ -241,3 +242,22 @@ def test_a_tiny_rounding_quantum_is_checked_not_crashed_on() -> None:
     off = _set(_set(fine, "pricing.rounding.quantum", three), "pricing.rounding.amount", off)
     assert ("pricing.rounding.amount", "must be a multiple of the quantum") in problems_of(off)
     assert not _clean(off)
+
+
+def test_record_ids_are_unique_across_threads_and_a_fork() -> None:
+    import multiprocessing
+    import threading
+
+    ids: list[str] = []
+    threads = [threading.Thread(target=lambda: ids.extend(new_record_id() for _ in range(700)))]
+    threads += [threading.Thread(target=lambda: ids.extend(new_record_id() for _ in range(700)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids.append(new_record_id())  # this thread's batch of ids is now started
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child = pool.apply(new_record_id)
+    ids += [child, new_record_id()]
+    assert len(set(ids)) == len(ids) == 1403
+    assert all(len(i) == 36 and i.startswith("rec_") for i in ids)

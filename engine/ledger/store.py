@@ -1,6 +1,11 @@
 """Where ledger rows live. The writer talks to this small seam only, so another store (DuckLake,
 Postgres) can replace the embedded DuckDB file without touching idempotency, chaining or group
-commit. The DuckDB store is the default: one process owns the file read-write."""
+commit. The DuckDB store is the default: one process owns the file read-write.
+
+The DuckDB store acknowledges a batch once it is in its journal (engine/ledger/journal.py:
+one write and one fdatasync); a background thread then inserts it into the table, coalescing
+whatever has queued meanwhile into one statement. Every read first waits until the table
+holds everything acknowledged before the read began (read-your-writes)."""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ import duckdb
 import pyarrow as pa
 
 from ..paths import data_dir, sql_text
+from . import journal
+from .batch import ChainedRows, table_of
 from .rows import COLUMNS, GENESIS
 
 
@@ -20,11 +27,16 @@ class DuplicateKeys(Exception):
     """An append hit an existing (tenant, idempotency key); nothing of the batch was written."""
 
 
+class StoreFailed(Exception):
+    """The table could not take acknowledged rows (they are safe in the journal): the store
+    refuses further appends and reads until it is reopened, which replays them."""
+
+
 class LedgerStore(Protocol):
     def head(self) -> tuple[int, str]:
         """(last seq, its row hash); (0, GENESIS) when empty."""
 
-    def append(self, batch: pa.Table) -> None:
+    def append(self, batch: ChainedRows) -> None:
         """Write ``batch`` atomically and durably, or raise (DuplicateKeys) writing nothing."""
 
     def find_keys(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -58,8 +70,15 @@ def default_path() -> Path:
     return data_dir() / "ledger.duckdb"
 
 
+JOURNAL_RESET_BYTES = 64 << 20  # empty the journal once it is this big and fully applied
+
+
+def journal_path(path: Path) -> Path:
+    return path.with_name(path.name + ".journal")
+
+
 class DuckDBStore:
-    """The ledger in one DuckDB file. A commit is durable (DuckDB syncs its WAL on COMMIT)."""
+    """The ledger in one DuckDB file plus its journal (see the module doc)."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path or default_path())
@@ -68,9 +87,20 @@ class DuckDBStore:
         self._con.execute("SET TimeZone = 'UTC'")
         self._con.execute(sql_text("ledger/schema.sql"))
         self._local = threading.local()
+        self._journal = self._replay()
+        self._journal_lock = threading.Lock()  # the writer's appends vs the applier's reset
+        self._changed = threading.Condition()
+        self._pending: list[ChainedRows] = []
+        self._journaled = self._applied = self._table_head()[0]
+        self._failed: BaseException | None = None
+        self._stopping = False
+        self._applier = threading.Thread(target=self._apply_loop, name="ledger-apply", daemon=True)
+        self._applier.start()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
-        """One cursor per thread (a shared connection would serialize every query)."""
+        """This thread's cursor (a shared connection would serialize every query), once the
+        table holds every row acknowledged so far."""
+        self._settle()
         cur = getattr(self._local, "cursor", None)
         if cur is None:
             cur = self._local.cursor = self._con.cursor()
@@ -78,18 +108,85 @@ class DuckDBStore:
         return cur
 
     def head(self) -> tuple[int, str]:
-        row = self._cursor().execute(sql_text("ledger/head.sql")).fetchone()
+        self._settle()
+        return self._table_head()
+
+    def _table_head(self) -> tuple[int, str]:
+        row = self._con.cursor().execute(sql_text("ledger/head.sql")).fetchone()
         return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
-    def append(self, batch: pa.Table) -> None:
-        """One autocommitted statement: atomic, and durable when it returns (the COMMIT
-        fsyncs the WAL). One call instead of BEGIN/register/INSERT/unregister/COMMIT saves
-        ~1 ms per batch, which is most of a lone append's latency besides the fsync."""
-        ledger_batch = batch  # noqa: F841 (DuckDB finds the Arrow table by its variable name)
-        try:
-            self._cursor().execute("INSERT INTO ledger BY NAME SELECT * FROM ledger_batch")
-        except duckdb.ConstraintException as exc:  # nothing of the batch was written
-            raise DuplicateKeys(str(exc)) from exc
+    # ---- appends: journal first, table after ------------------------------------------------
+
+    def append(self, batch: ChainedRows) -> None:
+        """Durable when it returns: the batch's frames are in the journal, fdatasync'd."""
+        if self._failed is not None:
+            raise StoreFailed("the ledger table failed; reopen to replay") from self._failed
+        with self._journal_lock:
+            if self._journal.size > JOURNAL_RESET_BYTES:  # rare: every ~40k records
+                self._settle()  # the table durably holds every frame: start the file over
+                self._journal.reset()
+            self._journal.write(batch.frames())
+        with self._changed:
+            self._pending.append(batch)
+            self._journaled = batch.last_seq
+            self._changed.notify_all()
+
+    def _apply_loop(self) -> None:
+        """Insert acknowledged batches into the table, everything queued in one statement."""
+        cur = self._con.cursor()
+        while True:
+            with self._changed:
+                while not self._pending and not self._stopping:
+                    self._changed.wait()
+                if not self._pending:
+                    return
+                batches, self._pending = self._pending, []
+            try:
+                _insert(cur, table_of(batches))
+            except BaseException as exc:  # the rows stay in the journal; reads now fail
+                with self._changed:
+                    self._failed = exc
+                    self._changed.notify_all()
+                return
+            with self._changed:
+                self._applied = batches[-1].last_seq
+                self._changed.notify_all()
+
+    def _settle(self) -> None:
+        """Wait until the table holds every row acknowledged before this call."""
+        with self._changed:
+            target = self._journaled
+            while self._applied < target and self._failed is None:
+                self._changed.wait()
+            if self._failed is not None:
+                raise StoreFailed("the ledger table failed; reopen to replay") from self._failed
+
+    def _replay(self) -> journal.Journal:
+        """Insert the journaled rows the table lacks (a crash came between the journal and
+        the table), then empty the journal."""
+        path = journal_path(self.path)
+        frames = journal.read(path)
+        seq, head = self._table_head()
+        for frame in frames:
+            if frame.canon.seq == seq and frame.row_hash != head:
+                raise journal.JournalCorrupt(f"journal and ledger disagree at seq {seq}")
+        new = [f for f in frames if f.canon.seq > seq]
+        if new and (new[0].canon.seq != seq + 1 or new[0].prev_hash != head):
+            raise journal.JournalCorrupt(
+                f"journal resumes at seq {new[0].canon.seq}, the ledger ends at seq {seq}"
+            )
+        if new:
+            rows = ChainedRows(
+                [f.canon for f in new],
+                [f.body for f in new],
+                [f.prev_hash for f in new],
+                [f.row_hash for f in new],
+            )
+            _insert(self._con.cursor(), rows.table())
+        log = journal.Journal(path)
+        if log.size:
+            log.reset()
+        return log
 
     def records(self, sql: str, params: Any) -> list[dict[str, Any]]:
         """Full ledger rows selected by ``sql`` (a read: receipts, audits, exports)."""
@@ -117,6 +214,7 @@ class DuckDBStore:
             cur.unregister("ledger_probe")
 
     def stored_keys(self) -> Iterator[tuple[str, str]]:
+        self._settle()
         cur = self._con.cursor()
         reader = cur.execute("SELECT tenant_id, idempotency_key FROM ledger").to_arrow_reader(
             100_000
@@ -147,6 +245,7 @@ class DuckDBStore:
         source = "(SELECT * FROM ledger WHERE seq BETWEEN $first AND $last)"
         sql = canonical_sql(source) if canonical else f"SELECT * FROM {source}"
         params = {"first": first_seq, "last": last_seq if last_seq is not None else 2**62}
+        self._settle()
         cur = self._con.cursor()
         yield from cur.execute(sql + " ORDER BY seq", params).to_arrow_reader(50_000)
 
@@ -172,4 +271,23 @@ class DuckDBStore:
         )
 
     def close(self) -> None:
+        """Insert everything acknowledged, empty the journal, close the file."""
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
+        self._applier.join()
+        with self._journal_lock:
+            if self._failed is None and self._journal.size:
+                self._journal.reset()
+            self._journal.close()
         self._con.close()
+
+
+def _insert(cur: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
+    """One autocommitted statement: atomic, and durable when it returns (the COMMIT fsyncs
+    DuckDB's WAL)."""
+    ledger_batch = table.to_reader()  # noqa: F841 (DuckDB finds it by its variable name)
+    try:
+        cur.execute("INSERT INTO ledger BY NAME SELECT * FROM ledger_batch")
+    except duckdb.ConstraintException as exc:  # nothing of the batch was written
+        raise DuplicateKeys(str(exc)) from exc

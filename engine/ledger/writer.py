@@ -109,10 +109,12 @@ class Ledger:
 
     def submit(self, record: BillingRecord) -> Future[LedgerEntry]:
         """Queue a charge; the Future resolves once it is durable (or with the original)."""
-        if record.kind is not Kind.charge:
-            raise RecordError([("kind", "submit charges; record corrections with reverse()")])
-        validate(record)
-        return self._writer.submit(_Append(record, canon_of(record, new_record_id())))
+        return self._writer.submit(_charge(record))
+
+    def submit_many(self, records: Iterable[BillingRecord]) -> list[Future[LedgerEntry]]:
+        """Queue several charges at once, one Future each. All are validated first: a bad
+        record raises RecordError and none of them is queued."""
+        return self._writer.submit_many([_charge(record) for record in records])
 
     def append(self, record: BillingRecord, timeout: float | None = None) -> LedgerEntry:
         return self.submit(record).result(timeout)
@@ -238,11 +240,11 @@ class Ledger:
         """Write the new records in one transaction; keys already stored return their entry."""
         found: dict[Key, LedgerEntry] = {}
         while records:
-            entries, table = chain_batch(
+            entries, rows = chain_batch(
                 list(records.values()), self._seq, self._head, datetime.now(UTC)
             )
             try:
-                self.store.append(table)
+                self.store.append(rows)
             except DuplicateKeys:
                 # The backstop: the unique constraint caught a key the index missed (it
                 # cannot, short of a bug). Answer with the stored record, write the rest.
@@ -283,6 +285,14 @@ class Ledger:
         self._recent[key] = entry
         if len(self._recent) > self._recent_limit:
             self._recent.popitem(last=False)
+
+
+def _charge(record: BillingRecord) -> _Append:
+    """A validated charge with its canonical form, made in the submitter's thread."""
+    if record.kind is not Kind.charge:
+        raise RecordError([("kind", "submit charges; record corrections with reverse()")])
+    validate(record)
+    return _Append(record, canon_of(record, new_record_id()))
 
 
 def _outcome(original: LedgerEntry, submitted: BillingRecord) -> _Outcome:
