@@ -29,6 +29,7 @@ from typing import Any
 import msgspec
 
 from byokvault.engine.catalog.store import open_catalog
+from byokvault.engine.importers import live
 from byokvault.engine.importers.common import now_utc
 from byokvault.engine.importers.live import INTERVAL_ENV, CatalogHolder, CatalogSyncer, SyncRun
 from byokvault.engine.importers.report import catalog_counts
@@ -36,10 +37,13 @@ from byokvault.engine.importers.report import catalog_counts
 from .engine import Planner, Settler
 from .gateway import Gateway
 from .problems import ApiProblem
+from .redact import redact_logger, redact_optional
 from .routing import RouteService
 from .state import Resources
 
 log = logging.getLogger(__name__)
+# Loggers that may print a source URL (a fetch error quotes it; httpx logs each request's URL).
+SOURCE_URL_LOGGERS = (__name__, live.__name__, "httpx")
 SCOPE_KEY = "byokvault.catalog_version"  # where a request keeps the version it runs on
 
 
@@ -105,13 +109,14 @@ class CatalogSyncStatus(msgspec.Struct, kw_only=True):
 
 
 def run_out(run: SyncRun) -> SyncRunOut:
+    """A sync run as shown to an admin: a source URL's credentials never (api/redact.py)."""
     return SyncRunOut(
         started_at=run.started,
         finished_at=run.finished,
         result=run.result,
         changed_providers=sorted(run.changed),
-        summary=run.summary,
-        error=run.error,
+        summary=redact_optional(run.summary),
+        error=redact_optional(run.error),
     )
 
 
@@ -129,6 +134,8 @@ class LiveCatalog:
             on_run=self._observe,
         )
         self.enabled = settings.catalog_sync_interval_s is not None
+        for name in SOURCE_URL_LOGGERS:
+            redact_logger(name)
         self._runs = 0
         self._last_failure: SyncRun | None = None
         self._trigger_lock = threading.Lock()
@@ -210,6 +217,6 @@ class LiveCatalog:
             runs=self._runs,
             swaps=self._holder.swaps,
             last_run=run_out(runs[-1]) if runs else None,
-            last_error=failure.error if failure else None,
+            last_error=redact_optional(failure.error) if failure else None,
             last_error_at=failure.finished if failure else None,
         )

@@ -31,11 +31,10 @@ from byokvault.engine.vault.resolve import fund_sources
 from . import translate
 from .gateway import CallPlan, CallRequest, Settlement
 from .problems import ApiProblem, invalid, register_domain_error
-from .protocols import UPSTREAM_KEY, extract_answer, extract_stream, upstream_endpoint, upstream_of
+from .protocols import UPSTREAM_KEY, upstream_endpoint
 from .routing import RouteService, no_candidate
 from .state import Resources
 from .translate import Untranslatable
-from .translate_stream import NATIVE_EVENTS
 from .upstream import build_target
 
 AUTO = "auto"
@@ -402,17 +401,9 @@ class Settler:
     def check_ready(self) -> None:
         """Every piece settlement needs is wired (kept as a seam for degraded deployments)."""
 
-    def settle_response(self, plan: CallPlan, call: CallRequest, answer: Any) -> Settlement:
-        if not isinstance(answer, dict):
-            raise ApiProblem("provider_error", f"provider {plan.provider_id} sent no JSON object")
-        return self._record(plan, call, extract_answer(upstream_of(plan), answer))
-
-    def settle_stream(self, plan: CallPlan, call: CallRequest, events: list[Any]) -> Settlement:
-        # A translated stream is billed from the provider's own events, not the client's.
-        events = plan.context.get(NATIVE_EVENTS, events)
-        return self._record(plan, call, extract_stream(upstream_of(plan), events))
-
-    def _record(self, plan: CallPlan, call: CallRequest, extracted: Extracted) -> Settlement:
+    def settle(self, plan: CallPlan, call: CallRequest, extracted: Extracted) -> Settlement:
+        """Price the provider's usage (read by the gateway from its native answer) and commit
+        the call's one billing record."""
         at = datetime.now(UTC)
         settled = self.res.quoter.settle(
             plan.context.get("quote_id"),

@@ -25,13 +25,24 @@ from anyio import to_thread
 from litestar import Response
 from litestar.response import Stream
 
+from byokvault.engine.pricing.extract import Extracted, ExtractionError
+from byokvault.engine.pricing.usage import UsageError
+
 from .auth import Principal
 from .idempotency import IdempotencyStore, StoredAnswer
 from .problems import ApiProblem, invalid, to_problem
-from .protocols import RESPONSES_TERMINAL, upstream_of
+from .protocols import (
+    ANSWER_ERRORS,
+    RESPONSES_TERMINAL,
+    MalformedAnswer,
+    check_answer,
+    extract_answer,
+    extract_stream,
+    upstream_of,
+)
 from .state import Resources
 from .translate import TRANSLATED_BODY, client_answer
-from .translate_stream import client_stream
+from .translate_stream import NATIVE_EVENTS, client_stream
 from .upstream import SseEvent, Target, event_json, open_stream, post_json
 
 # Client-facing protocol of each gateway endpoint.
@@ -145,6 +156,36 @@ def forward_body(call: CallRequest, plan: CallPlan) -> bytes:
     return msgspec.json.encode(body)
 
 
+def read_answer(plan: CallPlan, content: bytes) -> tuple[Extracted, bytes]:
+    """The provider's whole answer checked against its protocol, its usage extracted (billing
+    reads the provider's native answer) and the bytes the client gets (translated if need be).
+    Anything malformed is a ``provider_error`` raised before the call is billed."""
+    upstream = upstream_of(plan)
+    try:
+        answer = check_answer(upstream, msgspec.json.decode(content))
+        return extract_answer(upstream, answer), client_answer(plan, answer, content)
+    except ANSWER_ERRORS as exc:
+        raise malformed_answer(plan.provider_id, exc) from None
+
+
+def malformed_answer(provider_id: str, exc: BaseException) -> ApiProblem:
+    """A ``provider_error`` for an answer its protocol does not allow. The detail is built from
+    our own words and field paths only: a provider's text is never echoed (it may hold a key)."""
+    if isinstance(exc, msgspec.DecodeError):
+        why = "invalid JSON"
+    elif isinstance(exc, MalformedAnswer):
+        why = str(exc)
+    elif isinstance(exc, ExtractionError | UsageError):
+        why = "no usage block of the expected shape"
+    else:
+        why = f"an answer that could not be read ({type(exc).__name__})"
+    return ApiProblem(
+        "provider_error",
+        f"provider {provider_id} answered with a malformed body: {why}",
+        provider_id=provider_id,
+    )
+
+
 class Gateway:
     """The call pipeline. ``planner`` and ``settler`` are the engine-facing steps (sync, run
     in worker threads); see ``api.engine``."""
@@ -229,16 +270,13 @@ class Gateway:
             raise
         upstream_s = time.perf_counter() - sent
         try:
-            answer = msgspec.json.decode(content)
-        except msgspec.DecodeError:
+            extracted, relayed = read_answer(plan, content)  # before anything is billed
+        except ApiProblem:
             self._count("provider_failures", provider=plan.provider_id)
-            raise ApiProblem(
-                "provider_error", f"provider {plan.provider_id} answered with invalid JSON"
-            ) from None
-        relayed = client_answer(plan, answer, content)  # translated before anything is billed
+            raise
         settled = time.perf_counter()
         settlement: Settlement = await to_thread.run_sync(
-            self.settler.settle_response, plan, call, answer
+            self.settler.settle, plan, call, extracted
         )
         overhead_s = (time.perf_counter() - started) - upstream_s
         self._observe(plan, overhead_s, time.perf_counter() - settled)
@@ -338,6 +376,8 @@ class _StreamRelay:
                 await self._settle()
             else:
                 self._emit(self._error_event(failure))
+        except Exception as exc:  # never end a stream silently: say so in-band
+            self._emit(self._error_event(to_problem(exc)))
         finally:
             self.queue.put_nowait(None)
             if not self.done.done():
@@ -360,6 +400,9 @@ class _StreamRelay:
             return ApiProblem(
                 "provider_error", f"provider {self.plan.provider_id} broke off the stream"
             )
+        except ANSWER_ERRORS as exc:  # an event its protocol does not allow, or untranslatable
+            self.gateway._count("unbilled_broken_streams", provider=self.plan.provider_id)
+            return malformed_answer(self.plan.provider_id, exc)
         finally:
             await self.upstream.close()
         return None
@@ -372,9 +415,17 @@ class _StreamRelay:
 
     async def _settle(self) -> None:
         started = time.perf_counter()
+        # A translated stream is billed from the provider's own events, not the client's.
+        events = self.plan.context.get(NATIVE_EVENTS, self.events)
+        try:
+            extracted = extract_stream(upstream_of(self.plan), events)
+        except ANSWER_ERRORS as exc:
+            self.gateway._count("unbilled_broken_streams", provider=self.plan.provider_id)
+            self._emit(self._error_event(malformed_answer(self.plan.provider_id, exc)))
+            return
         try:
             settlement: Settlement = await to_thread.run_sync(
-                self.gateway.settler.settle_stream, self.plan, self.call, self.events
+                self.gateway.settler.settle, self.plan, self.call, extracted
             )
         except Exception as exc:  # reported in-band: the headers are long gone
             self._emit(self._error_event(to_problem(exc)))

@@ -12,9 +12,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import msgspec
 
+from .protocols import ANSWER_ERRORS, MalformedAnswer, check_event, upstream_of
 from .translate import (
     FINISH_TO_STOP,
     STOP_TO_FINISH,
@@ -215,16 +215,21 @@ class TranslatedStream:
             doc = event_json(event)
             if doc is not None:
                 self.native.append(doc)
-            try:
-                frames = self.translator.feed(event, doc)
-            except (KeyError, TypeError, AttributeError, IndexError) as exc:
-                # An event of a shape the protocol does not define: the stream cannot go on
-                # faithfully, so it ends as a broken stream does (reported in-band, not billed).
-                raise httpx.DecodingError(f"untranslatable stream event ({exc!r})") from None
-            for frame in frames:
+            for frame in self._translated(self.translator.feed, event, doc):
                 yield frame
-        for frame in self.translator.finish():
+        for frame in self._translated(self.translator.finish):
             yield frame
+
+    @staticmethod
+    def _translated(step: Any, *args: Any) -> list[SseEvent]:
+        """An event of a shape the protocol does not define cannot be carried on faithfully: the
+        stream ends as a malformed one (reported in-band, not billed)."""
+        try:
+            return step(*args)
+        except ANSWER_ERRORS as exc:
+            raise MalformedAnswer(
+                f"an untranslatable stream event ({type(exc).__name__})"
+            ) from None
 
     async def close(self) -> None:
         await self.upstream.close()
@@ -239,10 +244,31 @@ def translate_stream(endpoint: str, wants_usage_chunk: bool, upstream: Any, nati
     return TranslatedStream(upstream, translator, native)
 
 
+class CheckedStream:
+    """An upstream stream whose every JSON event is checked against its protocol
+    (``MalformedAnswer`` ends the stream) before it is relayed, translated or billed."""
+
+    def __init__(self, upstream: Any, protocol: str) -> None:
+        self.upstream = upstream
+        self.protocol = protocol
+
+    async def events(self) -> AsyncIterator[SseEvent]:
+        async for event in self.upstream.events():
+            doc = event_json(event)
+            if doc is not None:
+                check_event(self.protocol, doc)
+            yield event
+
+    async def close(self) -> None:
+        await self.upstream.close()
+
+
 def client_stream(call: Any, plan: Any, upstream: Any) -> Any:
-    """The upstream stream in the client's protocol (billing reads ``context[NATIVE_EVENTS]``)."""
+    """The upstream stream, checked, in the client's protocol (billing reads
+    ``context[NATIVE_EVENTS]`` when translated)."""
+    checked = CheckedStream(upstream, upstream_of(plan))
     if not is_translated(plan):
-        return upstream
+        return checked
     native: list[Json] = []
     plan.context[NATIVE_EVENTS] = native
-    return translate_stream(plan.endpoint, call.wants_usage_chunk, upstream, native)
+    return translate_stream(plan.endpoint, call.wants_usage_chunk, checked, native)

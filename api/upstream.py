@@ -9,7 +9,7 @@ provider, its status and its error type only.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -163,11 +163,15 @@ async def post_json(http: httpx.AsyncClient, target: Target, body: bytes) -> tup
     return response.status_code, content
 
 
+_UNPARSED: Any = object()
+
+
 @dataclass
 class SseEvent:
     raw: bytes  # the event exactly as received, blank-line terminator included
     event: str | None
     data: str
+    parsed: Any = field(default=_UNPARSED, repr=False, compare=False)  # event_json's cache
 
 
 class SseParser:
@@ -202,10 +206,17 @@ def _parse_event(raw: bytes) -> SseEvent:
 
 
 def event_json(event: SseEvent) -> dict[str, Any] | None:
-    if not event.data or event.data == "[DONE]":
+    """The event's data as a JSON object (None if it is not one), decoded once per event."""
+    if event.parsed is _UNPARSED:
+        event.parsed = _decode_event(event.data)
+    return event.parsed
+
+
+def _decode_event(data: str) -> dict[str, Any] | None:
+    if not data or data == "[DONE]":
         return None
     try:
-        doc = msgspec.json.decode(event.data)
+        doc = msgspec.json.decode(data)
     except msgspec.DecodeError:
         return None
     return doc if isinstance(doc, dict) else None

@@ -16,7 +16,8 @@ Each protocol lives under its own prefix, which is what a catalog ``base_url`` p
 Keys: a request is authenticated when its key was registered with ``add_key`` (or when the
 provider was built with ``accept_any_key=True``); an unknown key gets the provider's own
 authentication error. Behaviours (``fail``) inject a status (401, 403, 429, 500, 529, ...), a
-delay, a mid-stream disconnect or a fixed usage block, matched per key and/or per path.
+delay, a mid-stream disconnect, a fixed usage block or a raw (malformed) answer body, matched per
+key and/or per path.
 
 Usage is deterministic: one token per whitespace-separated word of each message (plus 3 per
 message), one per word of the reply. Caching is modelled the way providers report it: OpenAI
@@ -79,6 +80,8 @@ class Behaviour:
     delay: float = 0.0  # seconds to wait before answering
     break_after_chunks: int | None = None  # streaming: drop the connection after N chunks
     usage: Json | None = None  # replace the computed usage block (provider's own shape)
+    body: bytes | None = None  # answer 200 with exactly these bytes (a malformed answer)
+    content_type: str = "application/json"  # of ``body``; text/event-stream for a bad stream
     times: int | None = None  # apply this many times, then forget it (None: forever)
 
     def matches(self, style: str, path: str, key: str | None) -> bool:
@@ -218,6 +221,9 @@ class FakeProvider:
         if request.style != "ollama" and not self._authorized(request.key):
             await _send_error(send, request.style, 0 if request.style == "google" else 401)
             return
+        if behaviour and behaviour.body is not None:
+            await _send_raw(send, behaviour.body, behaviour.content_type)
+            return
         handler = _ROUTES.get((request.style, request.method, _route_path(request.path)))
         if handler is None:
             await _send_error(send, request.style, 404)
@@ -301,6 +307,12 @@ async def _send_json(send: Send, status: int, body: Json, headers: dict[str, str
     raw_headers += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": payload})
+
+
+async def _send_raw(send: Send, body: bytes, content_type: str) -> None:
+    headers = [(b"content-type", content_type.encode()), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 _OPENAI_ERRORS = {
