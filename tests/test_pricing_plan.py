@@ -4,7 +4,7 @@ and the fast usage validation accepts and refuses exactly what the full one does
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,13 +18,12 @@ from byokvault.engine.pricing import plan
 from byokvault.engine.pricing.cost import PricingContext, price_model, price_usage
 from byokvault.engine.pricing.index import PriceIndex, PricingError
 from byokvault.engine.pricing.usage import (
-    _PART_KEYS,
     PARTS,
     USAGE_KEYS,
     Usage,
     UsageError,
-    _check_parts,
-    _parts_fit,
+    _plainly_valid,
+    _validate,
 )
 
 
@@ -111,21 +110,55 @@ def test_ambiguity_is_raised_through_the_plan(tmp_path: Path) -> None:
 
 
 TOKEN_KEYS = sorted(PARTS)
+# Anything a caller might pass as a quantity: plain ints around every bound, and the types the
+# full validation refuses or handles key by key (bools, floats, Decimals, None, text).
+ANY_QUANTITY = st.one_of(
+    st.integers(0, 60),
+    st.integers(-3, 3),
+    st.integers(10**12 - 3, 10**12 + 3),
+    st.integers(2**63, 2**70) | st.integers(-(2**70), -(2**63)),
+    st.booleans(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=0, max_value=99),
+    st.none(),
+    st.text(max_size=2),
+)
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.dictionaries(st.sampled_from(TOKEN_KEYS), st.integers(0, 50), max_size=6))
-def test_fast_part_check_agrees_with_the_full_one(values: dict[str, int]) -> None:
-    """Any pattern of token quantities, possible or not: both checks agree."""
-    # a stand-in with the same attributes, built without Usage's own validation
-    usage = SimpleNamespace(**{k: values.get(k, 0) for k in USAGE_KEYS})
+def full_validation(values: dict[str, object]) -> bool:
+    """Whether the full (key by key) validation accepts these quantities."""
+    usage = SimpleNamespace(**{k: values.get(k, 1 if k == "requests" else 0) for k in USAGE_KEYS})
     try:
-        _check_parts(usage)
-        full = True
+        _validate(usage, tuple(getattr(usage, k) for k in USAGE_KEYS))  # type: ignore[arg-type]
     except UsageError:
-        full = False
-    part_values = tuple(getattr(usage, k) for k in _PART_KEYS)
-    assert (not any(part_values) or _parts_fit(usage, part_values)) is full
+        return False
+    return True
+
+
+def fast_validation(values: dict[str, object]) -> bool:
+    return _plainly_valid(tuple(values.get(k, 1 if k == "requests" else 0) for k in USAGE_KEYS))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.dictionaries(st.sampled_from(USAGE_KEYS), ANY_QUANTITY, max_size=8))
+def test_fast_validation_never_accepts_what_the_full_one_refuses(values: dict) -> None:
+    if fast_validation(values):
+        assert full_validation(values)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.dictionaries(st.sampled_from(TOKEN_KEYS), st.integers(0, 50), max_size=6))
+def test_fast_validation_decides_every_plain_usage_as_the_full_one(values: dict) -> None:
+    """Any pattern of small token quantities, possible or not (a part larger than its whole):
+    the fast path alone gives the full validation's answer, and Usage agrees."""
+    expected = full_validation(values)
+    assert fast_validation(values) is expected
+    try:
+        Usage(**values)
+        accepted = True
+    except UsageError:
+        accepted = False
+    assert accepted is expected
 
 
 @pytest.mark.parametrize(
@@ -134,6 +167,9 @@ def test_fast_part_check_agrees_with_the_full_one(values: dict[str, int]) -> Non
         ({"input_tokens": 0.0}, "is a float"),
         ({"output_tokens": 1.5}, "is a float"),
         ({"input_tokens": True}, "must be a number"),
+        ({"input_tokens": False}, "must be a number"),
+        ({"cache_write_tokens": 5, "cache_write_1h_tokens": 6}, "exceeds cache_write_tokens"),
+        ({"output_tokens": 2, "output_reasoning_tokens": 2, "output_audio_tokens": 1}, "add up"),
         ({"input_tokens": "12"}, "must be a number"),
         ({"input_tokens": None}, "must be a number"),
         ({"input_tokens": -1}, "negative"),
@@ -150,3 +186,22 @@ def test_fast_validation_still_refuses(kwargs: dict, message: str) -> None:
 def test_fast_validation_accepts_decimal_durations_and_integral_decimals() -> None:
     assert Usage(output_video_seconds=Decimal("1.25")).output_video_seconds == Decimal("1.25")
     assert Usage(input_tokens=Decimal(3)).input_tokens == 3
+
+
+def test_totals_are_exact_beyond_the_default_decimal_precision(tmp_path: Path) -> None:
+    """Two line items of 36 significant digits each: the default decimal context (28 digits)
+    would round their sum; both paths give the exact sum, digits and exponent."""
+    rows = row("input_tokens", "123456.123456789012345678") + row(
+        "output_tokens", "987654.987654321098765432"
+    )
+    index = build_index(tmp_path / "catalog", {"big": provider("big", [model("m", rows)])})[0]
+    usage = Usage(input_tokens=999_999_999_999, output_tokens=999_999_999_989)
+    planned, reference = both(
+        index, "big", "m", usage, datetime(2025, 1, 1, tzinfo=UTC), PricingContext()
+    )
+    assert planned == reference
+    with localcontext(prec=200):
+        exact = sum((item.amount for item in planned.line_items), Decimal(0))  # type: ignore[union-attr]
+    assert len(exact.as_tuple().digits) > 28
+    for breakdown in (planned, reference):
+        assert str(breakdown.total) == str(exact)  # type: ignore[union-attr]

@@ -97,7 +97,7 @@ class PricingContext(msgspec.Struct, frozen=True):
 DEFAULT_CONTEXT = PricingContext()
 
 
-class LineItem(msgspec.Struct, frozen=True):
+class LineItem(msgspec.Struct, frozen=True, gc=False):
     """One charged dimension: ``amount = quantity * unit_price / per``, unrounded."""
 
     dimension: str
@@ -111,7 +111,7 @@ class LineItem(msgspec.Struct, frozen=True):
     conditions: str  # the row's canonical conditions (JSON), e.g. {"service_tier": "flex"}
 
 
-class Breakdown(msgspec.Struct, frozen=True):
+class Breakdown(msgspec.Struct, frozen=True, gc=False):
     provider_id: str
     model_id: str
     at: datetime
@@ -141,7 +141,8 @@ def price_usage(
         raise UnknownModelError(provider_id, model_id) from None
     if at.tzinfo is not UTC:
         at = as_utc(at)
-    plan = model.compiled.get(context)
+    # the default context's plan sits in a slot of its own: no context hashing per call
+    plan = model.default_plan if context is DEFAULT_CONTEXT else model.compiled.get(context)
     if plan is None:
         plan = _plan.plan_for(model, prices.dimension_for_key, context)
     if plan.simple:
@@ -149,18 +150,12 @@ def price_usage(
     else:
         cell = plan.cell(at, usage.input_tokens)
     if cell is not None:
-        priced = cell.price(astuple(usage))
+        price, constants = cell
+        priced = price(
+            constants, astuple(usage), provider_id, model_id, at, prices.catalog_version, context
+        )
         if priced is not None:
-            return Breakdown(
-                provider_id,
-                model_id,
-                at,
-                priced[0],
-                priced[1],
-                "USD",
-                prices.catalog_version,
-                context,
-            )
+            return priced
     return price_model(model, prices.dimension_for_key, prices.catalog_version, usage, at, context)
 
 
@@ -185,7 +180,7 @@ def price_model(
     items = line_items(model, usage, chosen)
     total = ZERO
     for item in items:
-        total += item.amount
+        total = EXACT.add(total, item.amount)  # exact at any size (the default context rounds)
     return Breakdown(
         model.provider_id, model.model_id, at, items, total, "USD", catalog_version, context
     )

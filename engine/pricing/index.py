@@ -64,6 +64,7 @@ class ModelPrices:
     plans: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
     # Compiled price plans per PricingContext (see plan.py), built on first use.
     compiled: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
+    default_plan: object = field(default=None, repr=False, compare=False)  # compiled[default]
 
     def offers_tier(self, tier: str, at: datetime) -> bool:
         """A service tier is offered when at least one of its rows is in force at ``at``."""

@@ -6,7 +6,9 @@ which time window applies only at the windows' edges, which long-context tier on
 thresholds. So for one model and one context the rules are evaluated ONCE per piece (a "cell":
 a validity interval x a time-of-day segment x an input-token band), by the very functions
 :func:`.cost.price_model` uses, and a call only finds its cell (two or three bisects) and
-multiplies its leaves by the cell's pre-divided rates.
+runs the cell's PRICER: straight-line Python generated once per shape of cell (which keys are
+charged, which parts come out of which wholes), integer leaves and one exact ``Decimal``
+multiply per line item.
 
 Everything unusual is left to the reference path (:func:`.cost.price_model`), which raises the
 exact error: a cell whose service tier is not offered, and any call that uses a key the cell
@@ -20,65 +22,131 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
-from operator import itemgetter
 
 from . import cost
 from .index import ModelPrices, PriceRow
-from .usage import FALLS_BACK_TO_WHOLE, PARTS, USAGE_KEYS, strict_parts
+from .usage import FALLS_BACK_TO_WHOLE, FRACTIONAL_KEYS, PARTS, USAGE_KEYS, strict_parts
 
 _INDEX = {k: i for i, k in enumerate(USAGE_KEYS)}
 _MULTIPLY = cost.EXACT.multiply
+_ADD = cost.EXACT.add
 _MIDNIGHT = time(0)
 _ONE_MICROSECOND = timedelta(microseconds=1)
 _BEFORE_EVERYTHING = datetime(1, 1, 2, tzinfo=UTC)
 
 
-class Cell:
-    """The rates of one piece. ``take``: the charged keys' quantities (positions in the
-    vocabulary); ``subtract``: for the charged keys with charged parts, in leaf order (parts
-    before wholes), the positions of those parts, whose leaves are taken out of the whole;
-    ``emit``: per charged key in vocabulary order, its position and the line item's constant
-    fields; ``watch``: the keys whose use sends the call to the reference path."""
+# A cell: its shape's pricing function and the cell's constants. The function takes
+# (constants, quantities in vocabulary order, provider_id, model_id, at, catalog version,
+# context) and returns the Breakdown, or None when the call needs the reference path. One
+# function per shape (not a closure per cell) keeps a call's memory to a few cache lines.
+Cell = tuple[Callable[..., "cost.Breakdown | None"], tuple]
 
-    __slots__ = ("emit", "subtract", "take", "watch")
 
-    def __init__(
-        self,
-        take: Callable[[tuple], tuple],
-        subtract: tuple[tuple[int, tuple[int, ...]], ...],
-        emit: tuple[tuple, ...],
-        watch: Callable[[tuple], tuple] | None,
-    ) -> None:
-        self.take, self.subtract, self.emit, self.watch = take, subtract, emit, watch
+def _pricer_source(
+    watched: tuple[int, ...],
+    take: tuple[int, ...],
+    subtract: tuple[tuple[int, tuple[int, ...]], ...],
+    emit: tuple[int, ...],
+    integer_total: bool,
+) -> str:
+    """Straight-line Python for one SHAPE of cell, the same for every cell of that shape (the
+    rates and line-item fields are the cell's ``constants``). ``watched``: vocabulary
+    positions whose use sends the call to the reference path; ``take``: the position of each
+    charged key, parts before wholes (its leaf is ``l<i>``); ``subtract``: leaf i minus the
+    leaves of its charged parts; ``emit``: the leaves charged, in vocabulary order (the line
+    items' order). The arithmetic of :func:`.cost.line_items`, in the same order: each line's
+    amount is one exact multiply. The total is the exact sum of the amounts: with
+    ``integer_total`` (every rate of the cell at one exponent e <= 0 and every charged quantity
+    an int), the integer sum of (rate as an integer count of 10^e) x leaf, made a Decimal of
+    exponent e by one multiply by UNIT (10^e): the very Decimal (digits and exponent) adding
+    the amounts gives."""
+    lines = ["def price(constants, v, provider_id, model_id, at, version, context):"]
+    if watched:
+        lines += [f"    if {' or '.join(f'v[{w}]' for w in watched)}:", "        return None"]
+    # per line item: its rate (Decimal, and as an integer), the fields around leaf and amount
+    names = [f"r{n}, m{n}, d{n}, k{n}, i{n}, a{n}, p{n}, s{n}, c{n}" for n in range(len(emit))]
+    lines.append(f"    UNIT, {''.join(name + ', ' for name in names)}= constants")
+    parts_of = dict(subtract)
+    for i, position in enumerate(take):
+        minus = "".join(f" - l{part}" for part in parts_of.get(i, ()))
+        lines.append(f"    l{i} = v[{position}]{minus}")
+    item = {
+        leaf: f"LineItem(d{n}, k{n}, i{n}, a{n}, p{n}, l{leaf}, MUL(r{n}, l{leaf}), s{n}, c{n})"
+        for n, leaf in enumerate(emit)
+    }
+    done = "Breakdown(provider_id, model_id, at, {}, {}, 'USD', version, context)"
+    if integer_total and emit:
+        total = f"MUL(UNIT, {' + '.join(f'm{n} * l{leaf}' for n, leaf in enumerate(emit))})"
+        if len(emit) > 1:  # the common case, every line charged: the items in one tuple
+            every = "(" + ", ".join(item.values()) + ")"
+            lines += [
+                f"    if {' and '.join(f'l{leaf}' for leaf in emit)}:",
+                f"        return {done.format(every, total)}",
+            ]
+    lines += ["    items = []"]
+    for leaf, text in item.items():
+        lines += [f"    if l{leaf}:", f"        items.append({text})"]
+    if integer_total and emit:
+        lines.append(f"    total = {total} if items else ZERO")
+    else:
+        lines += [
+            "    total = ZERO",
+            "    for item in items:",
+            "        total = ADD(total, item.amount)",
+        ]
+    lines.append(f"    return {done.format('tuple(items)', 'total')}")
+    return "\n".join(lines)
 
-    def price(self, values: tuple) -> tuple[tuple[cost.LineItem, ...], Decimal] | None:
-        """Line items and total for the quantities ``values`` (vocabulary order), or None when
-        the call needs the reference path."""
-        watch = self.watch
-        if watch is not None and any(watch(values)):
-            return None
-        leaves = self.take(values)
-        if self.subtract:
-            leaves = list(leaves)
-            for position, parts in self.subtract:
-                leaf = leaves[position]
-                for part in parts:
-                    leaf -= leaves[part]
-                leaves[position] = leaf
-        items = []
-        total = cost.ZERO
-        line_item = cost.LineItem
-        for position, scaled, dimension, key, price_id, amount, per, since, conditions in self.emit:
-            leaf = leaves[position]
-            if leaf:
-                charge = _MULTIPLY(scaled, leaf)
-                items.append(
-                    line_item(
-                        dimension, key, price_id, amount, per, leaf, charge, since, conditions
-                    )
-                )
-                total += charge
-        return tuple(items), total
+
+_SHAPES: dict[tuple, Callable[..., cost.Breakdown | None]] = {}
+
+
+def _shape_function(shape: tuple) -> Callable[..., cost.Breakdown | None]:
+    """The pricing function of a shape, compiled on first use."""
+    function = _SHAPES.get(shape)
+    if function is None:
+        namespace: dict[str, object] = {
+            "MUL": _MULTIPLY,
+            "ADD": _ADD,
+            "ZERO": cost.ZERO,
+            "LineItem": cost.LineItem,
+            "Breakdown": cost.Breakdown,
+        }
+        exec(_pricer_source(*shape), namespace)  # text generated above
+        function = _SHAPES[shape] = namespace["price"]  # type: ignore[assignment]
+    return function
+
+
+def _pricer(
+    watched: tuple[int, ...],
+    take: tuple[int, ...],
+    subtract: tuple[tuple[int, tuple[int, ...]], ...],
+    emit: tuple[tuple[int, str, Decimal, tuple], ...],
+) -> Cell:
+    """One cell: its shape's function and its constants. ``emit``: per charged key in
+    vocabulary order, its leaf, key, rate and line-item fields."""
+    exponents = {rate.as_tuple().exponent for _leaf, _key, rate, _fields in emit}
+    integer_total = (
+        len(exponents) == 1
+        and all(isinstance(e, int) and e <= 0 for e in exponents)
+        and not any(key in FRACTIONAL_KEYS for _leaf, key, _rate, _fields in emit)
+    )
+    (exponent,) = exponents if integer_total else (0,)
+    shape = (watched, take, subtract, tuple(e[0] for e in emit), integer_total)
+    constants = [_shared(Decimal(1).scaleb(exponent))]  # UNIT
+    for _leaf, _key, rate, fields in emit:
+        count = _shared(int(rate.scaleb(-exponent))) if integer_total else None
+        constants += [rate, count, *fields]
+    return _shape_function(shape), tuple(constants)
+
+
+_SHARED: dict[tuple[type, str], object] = {}
+
+
+def _shared(value: object) -> object:
+    """One object per value (and, for Decimals, exponent) across all cells: calls spread over
+    many models then touch fewer distinct objects."""
+    return _SHARED.setdefault((type(value), str(value)), value)
 
 
 class ContextPlan:
@@ -187,30 +255,23 @@ def _cell(
     emit = tuple(
         (
             position[key],
-            row.scaled_amount,
-            row.dimension,
             key,
-            row.price_id,
-            row.amount,
-            row.per,
-            row.effective_from,
-            row.conditions_key,
+            row.scaled_amount,
+            # the line item's fields but its leaf and amount
+            (
+                row.dimension,
+                key,
+                row.price_id,
+                row.amount,
+                row.per,
+                row.effective_from,
+                row.conditions_key,
+            ),
         )
         for key in USAGE_KEYS
         if (row := chosen.get(key)) is not None
     )
-    take = _getter([_INDEX[key] for key in order]) or (lambda values: ())
-    return Cell(take, subtract, emit, _getter(watched))
-
-
-def _getter(indexes: list[int]) -> Callable[[tuple], tuple] | None:
-    """``itemgetter`` that always returns a tuple (None for no indexes)."""
-    if not indexes:
-        return None
-    if len(indexes) == 1:
-        (only,) = indexes
-        return lambda values: (values[only],)
-    return itemgetter(*indexes)
+    return _pricer(tuple(watched), tuple(_INDEX[key] for key in order), subtract, emit)
 
 
 def plan_for(
@@ -221,4 +282,6 @@ def plan_for(
     plan = model.compiled.get(context)
     if plan is None:
         plan = model.compiled[context] = compile_plan(model, dimension_for_key, context)
+    if context == cost.DEFAULT_CONTEXT:
+        model.default_plan = plan
     return plan

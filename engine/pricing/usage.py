@@ -19,7 +19,7 @@ token at the most specific priced key (see :mod:`.cost`), so a part is never cha
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from itertools import compress
 from operator import attrgetter
@@ -92,7 +92,7 @@ def depth(key: str) -> int:
     return len(PARTS.get(key, ("x",)))
 
 
-class Usage(msgspec.Struct, frozen=True):
+class Usage(msgspec.Struct, frozen=True, gc=False):
     """What one call consumed. Absent quantities are 0; ``requests`` is 1 (one call).
 
     Quantities are ints, or Decimals for durations (floats are refused: they are inexact;
@@ -126,31 +126,8 @@ class Usage(msgspec.Struct, frozen=True):
 
     def __post_init__(self) -> None:
         values = astuple(self)
-        # The common case checked with C-level builtins and no Python loop: every quantity an
-        # int (a float or Decimal anywhere, even a zero, makes the sum a float or Decimal), the
-        # non-zero ones (few) of type int exactly (not bool) and in range. Anything else is
-        # checked key by key.
-        try:
-            plain = type(sum(values)) is int
-        except TypeError:  # a non-number somewhere
-            plain = False
-        if plain:
-            used = tuple(filter(None, values))  # the non-zero quantities
-            plain = not used or (
-                _JUST_INT.issuperset(map(type, used))
-                and min(used) >= 0
-                and max(used) <= MAX_QUANTITY
-            )
-        if not plain:
-            for key, value in zip(USAGE_KEYS, values, strict=True):
-                if isinstance(value, float):
-                    raise UsageError(f"{key} is a float: pass an int or Decimal (or from_mapping)")
-                _checked_number(key, value)
-        # a part is used (the _PART_KEYS, by position: checked below) and a whole overflows
-        if (any(values[1:9]) or any(values[10:13])) and not _parts_fit(
-            self, values[1:9] + values[10:13]
-        ):
-            _check_parts(self)  # raises, naming the first overflowing whole
+        if not _plainly_valid(values):
+            _validate(self, values)  # raises, naming the first problem (or accepts)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Usage:
@@ -183,18 +160,75 @@ class Usage(msgspec.Struct, frozen=True):
 USAGE_KEYS: tuple[str, ...] = Usage.__struct_fields__
 KEY_SET: frozenset[str] = frozenset(USAGE_KEYS)
 _ALL_VALUES = attrgetter(*USAGE_KEYS)
-_JUST_INT = frozenset({int})
-# The keys that are a part of another: only when one is used can a whole be exceeded.
-_PART_KEYS: tuple[str, ...] = tuple(k for k, a in PARTS.items() if len(a) > 1)
-if USAGE_KEYS[1:9] + USAGE_KEYS[10:13] != _PART_KEYS:
-    raise AssertionError("Usage.__post_init__ slices the part keys by position")
-# The check of _check_parts restricted to the keys a pattern of used parts involves, per pattern
-# (at most 2^12): (key, positions of its involved strict parts), parts before wholes.
-_PART_PLANS: dict[tuple[int, ...], tuple[tuple[str, tuple[int, ...]], ...]] = {}
-# For validation: every token key with the keys that are strict parts of it.
+# For validation: every token key with the keys that are strict parts of it, parts first.
 _PART_CHECKS: tuple[tuple[str, tuple[str, ...]], ...] = tuple(
     (key, strict_parts(key)) for key in sorted(PARTS, key=lambda k: -len(PARTS[k]))
 )
+
+
+def leaf_form(key: str) -> dict[str, int]:
+    """The charged quantity of ``key`` when every key is priced (genai-prices' leaf: the key's
+    quantity minus the leaves of its strict parts), as a linear form in the quantities."""
+    form = {key: 1}
+    for part in strict_parts(key):
+        for quantity, coefficient in leaf_form(part).items():
+            form[quantity] = form.get(quantity, 0) - coefficient
+    return {quantity: c for quantity, c in form.items() if c}
+
+
+def _parts_hold_source() -> str:
+    """Source of a function telling whether every whole holds its parts: each token key's leaf
+    (its linear form, over the quantities by position) is >= 0, written as "subtracted terms
+    <= added terms". Straight-line code generated once from PARTS: what ``_check_parts``
+    computes, without its loops."""
+    position = {key: i for i, key in enumerate(USAGE_KEYS)}
+
+    def side(terms: list[tuple[str, int]]) -> str:
+        return " + ".join(f"{'' if c == 1 else f'{c} * '}v[{position[q]}]" for q, c in terms)
+
+    tests = []
+    for key, parts in _PART_CHECKS:
+        if parts:
+            form = leaf_form(key).items()
+            minus = [(q, -c) for q, c in form if c < 0]
+            plus = [(q, c) for q, c in form if c > 0]
+            tests.append(f"{side(minus)} <= {side(plus)}")
+    return "lambda v: " + " and ".join(tests or ["True"])
+
+
+_parts_hold: Callable[[tuple], bool] = eval(_parts_hold_source())  # our own text
+_encode = msgspec.json.Encoder().encode
+_MINUS, _E = ord("-"), ord("e")
+
+
+def _plainly_valid(values: tuple) -> bool:
+    """The common case, decided by a few C-level passes: their sum an int (so every quantity an
+    int or a bool: a float, Decimal, None or text makes it something else or fails) at most
+    MAX_QUANTITY, no quantity negative or a bool (their JSON text has no '-' and no 'e': true
+    and false both have one), every whole holding its parts. False means "not sure":
+    :func:`_validate` then decides and names the problem. A property test checks this never
+    accepts what :func:`_validate` refuses."""
+    try:
+        total = sum(values)
+    except TypeError:  # a non-number somewhere
+        return False
+    if type(total) is not int or total > MAX_QUANTITY:
+        return False
+    try:
+        text = _encode(values)
+    except (TypeError, ValueError):  # an object whose __radd__ made the sum an int
+        return False
+    # (bytes as ints: `b"-" in text` would first try, and fail, to read b"-" as an int)
+    return _MINUS not in text and _E not in text and _parts_hold(values)
+
+
+def _validate(usage: Usage, values: tuple) -> None:
+    """The full validation, key by key: raises UsageError naming the first problem."""
+    for key, value in zip(USAGE_KEYS, values, strict=True):
+        if isinstance(value, float):
+            raise UsageError(f"{key} is a float: pass an int or Decimal (or from_mapping)")
+        _checked_number(key, value)
+    _check_parts(usage)
 
 
 def _checked_number(key: str, value: object) -> Decimal | int:
@@ -214,34 +248,6 @@ def _checked_number(key: str, value: object) -> Decimal | int:
     if number != int(number):
         raise UsageError(f"{key} counts whole units, got {value}")
     return int(number)
-
-
-def _parts_fit(usage: Usage, part_values: tuple) -> bool:
-    """Whether each whole holds its parts, computing leaves only for the used parts and their
-    wholes (a key outside them is 0 with parts all 0: its leaf is 0)."""
-    used = tuple(compress(range(len(part_values)), part_values))
-    plan = _PART_PLANS.get(used)
-    if plan is None:
-        plan = _PART_PLANS[used] = _part_plan(used)
-    leaves: list = []
-    for key, parts in plan:
-        leaf = getattr(usage, key)
-        for part in parts:
-            leaf -= leaves[part]
-        if leaf < 0:
-            return False
-        leaves.append(leaf)
-    return True
-
-
-def _part_plan(used: tuple[int, ...]) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    keys = {_PART_KEYS[i] for i in used}
-    involved = keys | {whole for key in keys for whole in strict_wholes(key)}
-    order = [key for key, _parts in _PART_CHECKS if key in involved]
-    position = {key: i for i, key in enumerate(order)}
-    return tuple(
-        (key, tuple(position[p] for p in strict_parts(key) if p in position)) for key in order
-    )
 
 
 def _check_parts(usage: Usage) -> None:
