@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from byokvault.engine.ledger import Ledger
+from byokvault.engine.ledger import journal as journal_module
 from byokvault.engine.ledger import store as store_module
 from byokvault.engine.ledger.batch import chain_batch
 from byokvault.engine.ledger.journal import Journal, JournalCorrupt
@@ -26,9 +27,8 @@ def _journal_only(db: Path, batches: list[list[int]], seq: int = 0, head: str = 
     log, written = Journal(journal_path(db)), []
     for numbers in batches:
         entries, rows = chain_batch([(make_record(n), None) for n in numbers], seq, head, _now())
-        frames = rows.frames()
-        log.write(frames)
-        written.append(frames)
+        log.write(rows.frames())
+        written.append(b"".join(rows.frames()))
         seq, head = entries[-1].seq, entries[-1].row_hash
     log.close()
     return written
@@ -124,3 +124,23 @@ def test_a_table_failure_loses_nothing_acknowledged(tmp_path: Path, monkeypatch)
             ledger.append(make_record(2))
     monkeypatch.undo()
     assert _stored(db) == ["call-0", "call-1"]  # replayed at the next open
+
+
+def test_a_failed_journal_sync_fails_closed(tmp_path: Path, monkeypatch) -> None:
+    """After an fdatasync error the file's state is unknown (retrying would hide lost pages):
+    the append fails, the store refuses the rest, and reopening keeps what was acknowledged."""
+    db = tmp_path / "ledger.duckdb"
+
+    def broken(fd: int) -> None:
+        raise OSError("EIO")
+
+    with Ledger(db) as ledger:
+        ledger.append(make_record(0))
+        monkeypatch.setattr(journal_module.os, "fdatasync", broken)
+        with pytest.raises(OSError, match="EIO"):
+            ledger.append(make_record(1))
+        monkeypatch.undo()
+        with pytest.raises(StoreFailed):
+            ledger.append(make_record(2))
+    assert _stored(db)[0] == "call-0"  # (call-1 was written, just not known to be durable)
+    assert "call-2" not in _stored(db)

@@ -136,8 +136,8 @@ class ChainedRows:
     def last_seq(self) -> int:
         return self.canons[-1].seq
 
-    def frames(self) -> bytes:
-        """The journal frames of this batch."""
+    def frames(self) -> list[bytes]:
+        """The journal frames of this batch (buffers for one gathered write)."""
         return journal.encode(self.bodies, self.prevs, self.hashes)
 
     def table(self) -> pa.Table:

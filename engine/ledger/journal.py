@@ -29,6 +29,7 @@ from .rows import CanonRow, encode_canonical
 
 _HEADER = struct.Struct("<IB")
 _HASH = 64  # hex sha256
+_IOV_MAX = 1024  # buffers per writev (the Linux limit)
 _decode = msgspec.json.Decoder(CanonRow).decode
 
 
@@ -44,13 +45,13 @@ class Frame:
     row_hash: str
 
 
-def encode(bodies: Sequence[bytes], prevs: Sequence[str], hashes: Sequence[str]) -> bytes:
-    """The frames of one batch (its last frame marked), ready for one write."""
+def encode(bodies: Sequence[bytes], prevs: Sequence[str], hashes: Sequence[str]) -> list[bytes]:
+    """The frames of one batch (its last frame marked), as buffers for one gathered write."""
     last = len(bodies) - 1
     parts: list[bytes] = []
     for i, (body, prev, row_hash) in enumerate(zip(bodies, prevs, hashes, strict=True)):
-        parts += (_HEADER.pack(len(body), i == last), prev.encode(), row_hash.encode(), body)
-    return b"".join(parts)
+        parts += (_HEADER.pack(len(body), i == last) + prev.encode() + row_hash.encode(), body)
+    return parts
 
 
 def read(path: Path) -> list[Frame]:
@@ -104,12 +105,17 @@ class Journal:
             _fsync_dir(path.parent)
         self.size = os.fstat(self._fd).st_size
 
-    def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
+    def write(self, buffers: Sequence[bytes]) -> None:
+        """Append ``buffers`` (gathered: no copy into one big bytes) and fdatasync."""
+        for start in range(0, len(buffers), _IOV_MAX):
+            chunk = buffers[start : start + _IOV_MAX]
+            written, size = os.writev(self._fd, chunk), sum(map(len, chunk))
+            if written < size:  # a short write (rare): finish the chunk plainly
+                view = memoryview(b"".join(chunk))[written:]
+                while view:
+                    view = view[os.write(self._fd, view) :]
+            self.size += size
         os.fdatasync(self._fd)
-        self.size += len(data)
 
     def reset(self) -> None:
         """Empty the journal (only once the table durably holds every frame in it)."""

@@ -28,8 +28,9 @@ class DuplicateKeys(Exception):
 
 
 class StoreFailed(Exception):
-    """The table could not take acknowledged rows (they are safe in the journal): the store
-    refuses further appends and reads until it is reopened, which replays them."""
+    """The journal write or the table insert failed (acknowledged rows are safe in the
+    journal): the store refuses further appends and reads until it is reopened, which replays
+    them."""
 
 
 class LedgerStore(Protocol):
@@ -119,13 +120,17 @@ class DuckDBStore:
 
     def append(self, batch: ChainedRows) -> None:
         """Durable when it returns: the batch's frames are in the journal, fdatasync'd."""
-        if self._failed is not None:
-            raise StoreFailed("the ledger table failed; reopen to replay") from self._failed
         with self._journal_lock:
+            if self._failed is not None:
+                raise StoreFailed("the ledger store failed; reopen to replay") from self._failed
             if self._journal.size > JOURNAL_RESET_BYTES:  # rare: every ~40k records
                 self._settle()  # the table durably holds every frame: start the file over
                 self._journal.reset()
-            self._journal.write(batch.frames())
+            try:
+                self._journal.write(batch.frames())
+            except BaseException as exc:  # a failed fsync leaves the file in doubt: stop here
+                self._fail(exc)
+                raise
         with self._changed:
             self._pending.append(batch)
             self._journaled = batch.last_seq
@@ -144,13 +149,17 @@ class DuckDBStore:
             try:
                 _insert(cur, table_of(batches))
             except BaseException as exc:  # the rows stay in the journal; reads now fail
-                with self._changed:
-                    self._failed = exc
-                    self._changed.notify_all()
+                self._fail(exc)
                 return
             with self._changed:
                 self._applied = batches[-1].last_seq
                 self._changed.notify_all()
+
+    def _fail(self, exc: BaseException) -> None:
+        """Refuse every append and read from now on; reopening replays the journal."""
+        with self._changed:
+            self._failed = exc
+            self._changed.notify_all()
 
     def _settle(self) -> None:
         """Wait until the table holds every row acknowledged before this call."""
@@ -159,7 +168,7 @@ class DuckDBStore:
             while self._applied < target and self._failed is None:
                 self._changed.wait()
             if self._failed is not None:
-                raise StoreFailed("the ledger table failed; reopen to replay") from self._failed
+                raise StoreFailed("the ledger store failed; reopen to replay") from self._failed
 
     def _replay(self) -> journal.Journal:
         """Insert the journaled rows the table lacks (a crash came between the journal and

@@ -297,6 +297,6 @@ def _charge(record: BillingRecord) -> _Append:
 
 def _outcome(original: LedgerEntry, submitted: BillingRecord) -> _Outcome:
     """The answer to a submission of ``submitted`` whose key is stored as ``original``."""
-    if original.record == submitted:
+    if original.record is submitted or original.record == submitted:  # (a new key: itself)
         return original
     return IdempotencyConflict(original, differing_fields(original.record, submitted))
