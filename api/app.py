@@ -19,7 +19,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from byokvault.api.console.routes import STATE_KEY, console_router, template_config
 
 from .catalog_sync import CatalogVersion, LiveCatalog
-from .metrics import Metrics, MetricsMiddleware
+from .metrics import GcWatch, Metrics, MetricsMiddleware, settle_heap
 from .problems import EXCEPTION_HANDLERS
 from .routes.catalog import CatalogController, openai_models
 from .routes.catalog_sync import sync_now, sync_status
@@ -89,9 +89,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         app.state.catalog = live  # requests take their catalog version here (current())
         publish(app, live.get())
+        if settings.gc_freeze:
+            settle_heap()
         live.start()  # the scheduled sync, when configured
         try:
-            yield
+            with GcWatch(metrics_registry):
+                yield
         finally:
             await to_thread.run_sync(live.stop)
             await live.get().resources.aclose()

@@ -36,6 +36,7 @@ from byokvault.engine.importers.report import catalog_counts
 
 from .engine import Planner, Settler
 from .gateway import Gateway
+from .metrics import settle_heap
 from .problems import ApiProblem
 from .redact import redact_logger, redact_optional
 from .routing import RouteService
@@ -160,6 +161,9 @@ class LiveCatalog:
         if self._on_swap is not None:
             self._on_swap(new)
         log.info("catalog sync: version %s replaced by %s", old.version, new.version)
+        del old, new  # this thread's references: the old version is free once requests are
+        if settings.gc_freeze:
+            settle_heap()  # collect what is free, freeze the new version (see api/metrics.py)
 
     def _observe(self, run: SyncRun) -> None:
         self._runs += 1

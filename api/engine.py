@@ -10,10 +10,15 @@ pricing's and records the ledger's.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from anyio import to_thread
 
 from byokvault.engine.catalog.model import Provider
 from byokvault.engine.ledger.record import BillingRecord, PricedLine, PricingSnapshot, usage_of
@@ -24,6 +29,7 @@ from byokvault.engine.pricing.cost import AmbiguousPriceError, UnpricedError
 from byokvault.engine.pricing.extract import Extracted, ExtractionError
 from byokvault.engine.pricing.index import PricingError, UnknownModelError
 from byokvault.engine.pricing.quote import Priced, Quote, QuoteNotFound
+from byokvault.engine.pricing.quote import Settlement as QuoteSettlement
 from byokvault.engine.pricing.usage import UsageError
 from byokvault.engine.routing.policy import TenantPolicy
 from byokvault.engine.vault.resolve import fund_sources
@@ -40,6 +46,7 @@ from .upstream import build_target
 AUTO = "auto"
 # How many of the cheapest candidates a routed call considers before asking for the full ranking.
 _GATEWAY_TOP = 8
+_COMMIT_TIMEOUT_S = 30.0  # a commit not acknowledged by then fails the call (nothing is sent)
 Funds = dict[str, frozenset[str]]  # fund source -> providers it can pay for (vault's view)
 
 
@@ -115,7 +122,7 @@ class Planner:
             )
         return "platform"
 
-    def plan(self, tenant_id: str, call: CallRequest, call_id: str, protocol: str) -> CallPlan:
+    def plan(self, tenant_id: str, call: CallRequest, call_id: str) -> CallPlan:
         requested = call.body["model"].strip()
         if call.idempotency_key:
             self._refuse_billed_key(tenant_id, call.idempotency_key)
@@ -123,9 +130,9 @@ class Planner:
         if quote is not None:
             requested = f"{quote.priced.provider_id}/{quote.priced.model_id}"
         if requested == AUTO:
-            plan = self._routed(tenant_id, call, call_id, protocol)
+            plan = self._routed(tenant_id, call, call_id)
         else:
-            plan = self._concrete(tenant_id, call, call_id, protocol, requested)
+            plan = self._concrete(tenant_id, call, call_id, requested)
         if quote is not None:
             plan.context["quote_id"] = quote.id
         return plan
@@ -133,13 +140,13 @@ class Planner:
     def _refuse_billed_key(self, tenant_id: str, key: str) -> None:
         """A key the ledger already billed (e.g. before a restart, so the answer is no longer
         held for replay) is refused before the provider is paid again."""
-        found = self.res.ledger.store.find_keys([(tenant_id, key)])
-        if found:
+        found = self.res.ledger.find_key(tenant_id, key)  # from memory unless ever stored
+        if found is not None:
             raise ApiProblem(
                 "idempotency_conflict",
-                f"Idempotency-Key already billed as record {found[0]['record_id']}; "
+                f"Idempotency-Key already billed as record {found.record_id}; "
                 "its response is no longer held for replay",
-                record_id=found[0]["record_id"],
+                record_id=found.record_id,
             )
 
     def _quote(self, call: CallRequest) -> Quote | None:
@@ -157,7 +164,7 @@ class Planner:
         return quote
 
     def _concrete(
-        self, tenant_id: str, call: CallRequest, call_id: str, protocol: str, requested: str
+        self, tenant_id: str, call: CallRequest, call_id: str, requested: str
     ) -> CallPlan:
         policy = self.routing.policy(tenant_id)
         candidates = self._named(requested, call.endpoint, policy)
@@ -176,7 +183,7 @@ class Planner:
         provider_id, model_id = servable[0]
         return self._plan_for(tenant_id, call, call_id, provider_id, model_id, policy, False)
 
-    def _routed(self, tenant_id: str, call: CallRequest, call_id: str, protocol: str) -> CallPlan:
+    def _routed(self, tenant_id: str, call: CallRequest, call_id: str) -> CallPlan:
         """``model: auto``: the cheapest model that can serve the request, among providers that
         speak this endpoint's protocol or one it translates to faithfully."""
         hints = call.hints
@@ -279,7 +286,7 @@ class Planner:
             credential_id=resolution.credential_id,
             fund_source=str(resolution.fund_source),
             routed=routed,
-            resolution_durable=resolution.wait_durable,
+            resolution=resolution,
         )
         if translated is not None:
             plan.context[UPSTREAM_KEY] = upstream
@@ -401,11 +408,41 @@ class Settler:
     def check_ready(self) -> None:
         """Every piece settlement needs is wired (kept as a seam for degraded deployments)."""
 
-    def settle(self, plan: CallPlan, call: CallRequest, extracted: Extracted) -> Settlement:
+    async def settle(self, plan: CallPlan, call: CallRequest, extracted: Extracted) -> Settlement:
         """Price the provider's usage (read by the gateway from its native answer) and commit
-        the call's one billing record."""
+        the call's one billing record. Runs on the event loop: live pricing is pure Python
+        and the commits are awaited as futures (no worker thread is held or woken); only a
+        quote's lookup, which may read the quote store's DuckDB, goes to a thread."""
         at = datetime.now(UTC)
-        settled = self.res.quoter.settle(
+        if plan.context.get("quote_id") is None:
+            settled = self._price(plan, extracted, at)
+        else:
+            settled = await to_thread.run_sync(self._price, plan, extracted, at)
+        record = billing_record(plan, call, settled.priced, at, settled.quote_id)
+        async with asyncio.timeout(_COMMIT_TIMEOUT_S):
+            # The record names the resolution row: it must exist first.
+            await _committed(plan.resolution.durable if plan.resolution else None)
+            if plan.resolution is not None:
+                plan.resolution.wait_durable(0)  # done: raises what its commit raised, if any
+            started = time.perf_counter()
+            try:
+                entry = await asyncio.wrap_future(self.res.ledger.submit(record))
+            except IdempotencyConflict as exc:
+                raise ApiProblem(
+                    "idempotency_conflict",
+                    f"Idempotency-Key already billed as record {exc.original.record_id} for a "
+                    "different call",
+                    record_id=exc.original.record_id,
+                ) from None
+        self.res.metrics.observe(
+            "byokvault_gateway_ledger_wait_seconds",
+            "Time from submitting a billing record to the ledger's commit acknowledgement",
+            time.perf_counter() - started,
+        )
+        return Settlement(entry.record_id, settled.priced.billed.rounding.amount, "USD")
+
+    def _price(self, plan: CallPlan, extracted: Extracted, at: datetime) -> QuoteSettlement:
+        return self.res.quoter.settle(
             plan.context.get("quote_id"),
             extracted.usage,
             at,
@@ -414,24 +451,14 @@ class Settler:
             fund_source=plan.fund_source,
             context=extracted.context,
         )
-        record = billing_record(plan, call, settled.priced, at, settled.quote_id)
-        plan.resolution_durable()  # the record names the resolution row: it must exist first
-        started = time.perf_counter()
-        try:
-            entry = self.res.ledger.submit(record).result(timeout=30)
-        except IdempotencyConflict as exc:
-            raise ApiProblem(
-                "idempotency_conflict",
-                f"Idempotency-Key already billed as record {exc.original.record_id} for a "
-                "different call",
-                record_id=exc.original.record_id,
-            ) from None
-        self.res.metrics.observe(
-            "byokvault_gateway_ledger_wait_seconds",
-            "Time from submitting a billing record to the ledger's commit acknowledgement",
-            time.perf_counter() - started,
-        )
-        return Settlement(entry.record_id, settled.priced.billed.rounding.amount, "USD")
+
+
+async def _committed(future: Future[Any] | None) -> None:
+    """Wait for a writer thread's commit without a thread of our own (its outcome is read by
+    the caller)."""
+    if future is not None and not future.done():
+        with contextlib.suppress(Exception):
+            await asyncio.wrap_future(future)
 
 
 def billing_record(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -45,13 +45,6 @@ from .translate import TRANSLATED_BODY, client_answer
 from .translate_stream import NATIVE_EVENTS, client_stream
 from .upstream import SseEvent, Target, event_json, open_stream, post_json
 
-# Client-facing protocol of each gateway endpoint.
-ENDPOINT_PROTOCOL = {
-    "chat.completions": "openai",
-    "embeddings": "openai",
-    "responses": "openai",
-    "messages": "anthropic",
-}
 HINTS_KEY = "byokvault"  # body extension for routing hints, stripped before forwarding
 HEADER = "x-byokvault-"
 # Named SSE events that end a stream (besides OpenAI chat's ``data: [DONE]``).
@@ -73,8 +66,8 @@ class CallPlan:
     fund_source: str
     routed: bool
     context: dict[str, Any] = field(default_factory=dict)  # engine-specific (quote, decision)
-    # Blocks until the vault's resolution row for this call is committed (before billing).
-    resolution_durable: Callable[[], None] = lambda: None
+    # The vault's resolution of this call; its row must be committed before billing.
+    resolution: Any = None
 
 
 @dataclass(frozen=True)
@@ -251,9 +244,7 @@ class Gateway:
         self, call: CallRequest, tenant_id: str, started: float, entry: Any
     ) -> tuple[Response[Any] | Stream, asyncio.Future[None] | None]:
         call_id = "call_" + uuid.uuid4().hex
-        plan: CallPlan = await to_thread.run_sync(
-            self.planner.plan, tenant_id, call, call_id, ENDPOINT_PROTOCOL[call.endpoint]
-        )
+        plan: CallPlan = await to_thread.run_sync(self.planner.plan, tenant_id, call, call_id)
         self.res.metrics.observe(
             "byokvault_gateway_plan_seconds",
             "Planning per call (model, policy, credential), thread hop included",
@@ -275,9 +266,7 @@ class Gateway:
             self._count("provider_failures", provider=plan.provider_id)
             raise
         settled = time.perf_counter()
-        settlement: Settlement = await to_thread.run_sync(
-            self.settler.settle, plan, call, extracted
-        )
+        settlement: Settlement = await self.settler.settle(plan, call, extracted)
         overhead_s = (time.perf_counter() - started) - upstream_s
         self._observe(plan, overhead_s, time.perf_counter() - settled)
         headers = _headers(plan, settlement, overhead_s)
@@ -424,8 +413,8 @@ class _StreamRelay:
             self._emit(self._error_event(malformed_answer(self.plan.provider_id, exc)))
             return
         try:
-            settlement: Settlement = await to_thread.run_sync(
-                self.gateway.settler.settle, self.plan, self.call, extracted
+            settlement: Settlement = await self.gateway.settler.settle(
+                self.plan, self.call, extracted
             )
         except Exception as exc:  # reported in-band: the headers are long gone
             self._emit(self._error_event(to_problem(exc)))

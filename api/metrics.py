@@ -6,6 +6,7 @@ Enough for ``/metrics`` without a dependency; names and labels follow Prometheus
 from __future__ import annotations
 
 import bisect
+import gc
 import threading
 import time
 from collections import defaultdict
@@ -109,3 +110,41 @@ class MetricsMiddleware:
 
 def _route_label(scope: Any) -> str:
     return str(scope.get("path_template") or "unmatched")
+
+
+class GcWatch:
+    """Times the cyclic garbage collector's pauses (``byokvault_gc_pause_seconds`` by
+    generation): a full collection over a large heap stops every request for its duration."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        self.metrics.observe(
+            "byokvault_gc_pause_seconds",
+            "Cyclic garbage collector pauses by generation",
+            time.perf_counter() - self._started,
+            generation=str(info["generation"]),
+        )
+
+    def __enter__(self) -> GcWatch:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self in gc.callbacks:
+            gc.callbacks.remove(self)
+
+
+def settle_heap() -> None:
+    """Collect once, then freeze what is alive (the catalog version just loaded, the engine's
+    caches): the collector stops scanning that large, long-lived object graph on every full
+    collection, which otherwise pauses every request for milliseconds. Unfreezing first lets a
+    replaced catalog version frozen by an earlier call be collected."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()

@@ -37,6 +37,9 @@ class Settings(BaseModel):
     # default): off, and an admin's trigger is refused; 0: only when an admin triggers one;
     # N > 0: also every N seconds.
     catalog_sync_interval_s: float | None = Field(default=None, ge=0)
+    # Freeze the heap after the catalog loads and after each swap (api/metrics.settle_heap):
+    # full GC collections then skip the catalog's object graph. BYOKVAULT_GC_FREEZE=0: off.
+    gc_freeze: bool = True
 
     @field_validator("data_dir", "catalog_dir", "rules_dir")
     @classmethod
@@ -54,6 +57,7 @@ class Settings(BaseModel):
             ("admin_token", "BYOKVAULT_ADMIN_TOKEN"),
             ("upstream_timeout_s", "BYOKVAULT_UPSTREAM_TIMEOUT"),
             ("catalog_sync_interval_s", INTERVAL_ENV),
+            ("gc_freeze", "BYOKVAULT_GC_FREEZE"),
         ):
             if env.get(var):
                 values[name] = env[var]

@@ -203,6 +203,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="quote requests per second")
     parser.add_argument("--seconds", type=float, default=5.0, help="open-loop duration")
     parser.add_argument("--calls", type=int, default=400, help="gateway calls (and direct)")
+    parser.add_argument("--only", choices=("quote", "gateway"), help="run one part only")
+    parser.add_argument(
+        "--py-spy",
+        metavar="FILE",
+        help="profile the server with py-spy during the measured part (collapsed stacks, all "
+        "threads, idle included)",
+    )
     args = parser.parse_args()
     if args.quick or os.environ.get("BENCH_QUICK"):
         args.seconds, args.calls = 2.0, 100
@@ -225,6 +232,7 @@ def main() -> None:
     try:
         wait_up(f"http://127.0.0.1:{fake_port}/ollama/api/tags", fake)
         wait_up(base + "/healthz", api)
+        args.server_pid = api.pid
         runner = _event_loop_runner()
         runner(run(base, fake_openai, tmp / "data", args))
     finally:
@@ -255,10 +263,40 @@ def _setup(base: str, data: Path) -> dict[str, str]:
     return auth
 
 
+def _profiler(args: argparse.Namespace) -> subprocess.Popen | None:
+    """py-spy recording the server (``--py-spy FILE``) until it is stopped."""
+    if not args.py_spy:
+        return None
+    py_spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen(
+        [str(py_spy), "record", "--pid", str(args.server_pid), "--output", args.py_spy,
+         "--format", "raw", "--threads", "--idle", "--rate", "500", "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _stop(profiler: subprocess.Popen | None) -> None:
+    if profiler is not None:
+        profiler.send_signal(2)  # SIGINT: py-spy writes its output and exits
+        profiler.wait(timeout=60)
+
+
 async def run(base: str, fake_openai: str, data: Path, args: argparse.Namespace) -> None:
     auth = _setup(base, data)
     print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores; the load generator, the "
           "server and the fake provider share them with whatever else runs)")  # fmt: skip
+    if args.only != "gateway":
+        profiler = _profiler(args) if args.only == "quote" else None
+        await quote_part(base, auth, args)
+        _stop(profiler)
+    if args.only != "quote":
+        profiler = _profiler(args)
+        await gateway_part(base, fake_openai, auth, args)
+        _stop(profiler)
+    await server_side(base, auth)
+
+
+async def quote_part(base: str, auth: dict[str, str], args: argparse.Namespace) -> None:
     quote_body = json.dumps(
         {"model": "openai/gpt-4o-mini", "usage": {"input_tokens": 1200, "output_tokens": 300}}
     ).encode()
@@ -277,6 +315,10 @@ async def run(base: str, fake_openai: str, data: Path, args: argparse.Namespace)
     print(f"quote, closed loop 16 in flight: {peak:.0f} requests/s")
     quote.close()
 
+
+async def gateway_part(
+    base: str, fake_openai: str, auth: dict[str, str], args: argparse.Namespace
+) -> None:
     chat = json.dumps(
         {
             "model": "gpt-4o-mini",
@@ -312,6 +354,9 @@ async def run(base: str, fake_openai: str, data: Path, args: argparse.Namespace)
           f"load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     direct.close()
     via.close()
+
+
+async def server_side(base: str, auth: dict[str, str]) -> None:
     with httpx.Client(base_url=base, timeout=60) as client:
         metrics = client.get("/metrics").text
         usage = client.get("/v1/usage", headers=auth).json()
@@ -324,7 +369,13 @@ async def run(base: str, fake_openai: str, data: Path, args: argparse.Namespace)
     ):
         mean, count = histogram_mean(metrics, f"byokvault_{name}_seconds", labels)
         print(f"server side, {what}: mean {mean * 1000:.2f} ms over {count:.0f}")
-    print(f"billing records written for the bench tenant: {usage['totals'][0]['records']}")
+    for generation in "012":
+        labels = f'{{generation="{generation}"}}'
+        mean, count = histogram_mean(metrics, "byokvault_gc_pause_seconds", labels)
+        print(f"server side, GC generation {generation} pauses: {count:.0f}, mean "
+              f"{mean * 1000:.3f} ms, total {mean * count * 1000:.1f} ms")  # fmt: skip
+    records = usage["totals"][0]["records"] if usage["totals"] else 0
+    print(f"billing records written for the bench tenant: {records}")
 
 
 if __name__ == "__main__":

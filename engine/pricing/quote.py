@@ -27,6 +27,7 @@ from typing import Protocol
 
 import duckdb
 import msgspec
+import pyarrow as pa
 
 from ..paths import sql_text
 from .cost import DEFAULT_CONTEXT, LineItem, PricingContext, as_utc, price_model
@@ -147,20 +148,24 @@ class DuckDBQuoteStore:
         self.put_many([quote])
 
     def put_many(self, quotes: list[Quote]) -> None:
-        """Store quotes in one transaction (one synced commit for the lot), or none of them."""
+        """Store quotes in one statement (one synced commit for the lot), or none of them. One
+        Arrow insert, not a statement per row: a row-at-a-time INSERT costs ~0.5 ms, which at
+        1,000 quotes/s kept the API's writer thread (and a core) busy all the time."""
+        when = pa.timestamp("us", tz="UTC")
+        batch = pa.table(
+            {
+                "quote_id": pa.array([q.id for q in quotes], pa.string()),
+                "created_at": pa.array([q.created_at for q in quotes], when),
+                "expires_at": pa.array([q.expires_at for q in quotes], when),
+                "payload": pa.array([msgspec.json.encode(q).decode() for q in quotes], pa.string()),
+            }
+        )
         with self._lock:
-            self._con.execute("BEGIN")
+            self._con.register("new_quotes", batch)
             try:
-                for quote in quotes:
-                    payload = msgspec.json.encode(quote).decode()
-                    self._con.execute(
-                        "INSERT INTO quotes VALUES (?, ?, ?, ?)",
-                        [quote.id, quote.created_at, quote.expires_at, payload],
-                    )
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-            self._con.execute("COMMIT")
+                self._con.execute("INSERT INTO quotes SELECT * FROM new_quotes")
+            finally:
+                self._con.unregister("new_quotes")
 
     def get(self, quote_id: str) -> Quote | None:
         with self._lock:
