@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import combinations
 
+import duckdb
 import polars as pl
 import pytest
 from test_pricing_support import ACME, HOMELAB, build_index, model, provider, row
@@ -186,3 +187,34 @@ def test_rate_card_has_one_cell_per_piece(wide_con) -> None:
     assert None in instants  # before the first price: nothing in force
     assert datetime(2025, 6, 1, tzinfo=UTC) in instants and len(instants) == 3
     assert sorted({b for _, b in cells}) == [0, 200_001]
+
+
+def test_a_key_used_after_keying_fails_loudly_not_silently(wide_con) -> None:
+    """The views read only the keys the calls used when they were generated: a call using
+    another key later makes reading the totals raise (never a total without that key)."""
+    _index, con = wide_con
+    at = datetime(2025, 3, 1, tzinfo=UTC)
+    base = {"provider_id": "acme", "model_id": "chat", "at": at, "input_tokens": 10}
+    assert wide_totals(con, [{"call_id": 1, **base}])[1][0] == Decimal("0.00001")
+    con.execute("INSERT INTO usage_input BY NAME SELECT 2 AS call_id, 'acme' AS provider_id, "
+                "'chat' AS model_id, TIMESTAMPTZ '2025-03-01 00:00:00+00' AS \"at\", "
+                "10 AS input_tokens, 3 AS web_searches")  # fmt: skip
+    with pytest.raises(duckdb.Error, match=r"web_searches.*key_usages"):
+        con.execute("SELECT * FROM pricing_wide_totals").fetchall()
+    wide.key_usages(con)  # keyed again: both calls priced
+    assert len(con.execute("SELECT * FROM pricing_wide_totals").fetchall()) == 2
+
+
+def test_a_call_no_cell_holds_is_an_error_row(wide_con) -> None:
+    """A negative input_tokens (which Usage refuses) falls in no cell: an error, not a lost row."""
+    _index, con = wide_con
+    at = datetime(2025, 3, 1, tzinfo=UTC)
+    rows = [
+        {"call_id": 1, "provider_id": "acme", "model_id": "chat", "at": at,
+         "service_tier": "standard", "input_tokens": -5},
+        {"call_id": 2, "provider_id": "acme", "model_id": "chat", "at": at,
+         "service_tier": "flex", "input_tokens": -5},
+    ]  # fmt: skip
+    got = wide_totals(con, rows)
+    assert got[1] == (None, "invalid_usage", None)
+    assert got[2] == (None, "invalid_usage", None)

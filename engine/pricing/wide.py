@@ -3,9 +3,10 @@
 ``install(con)`` builds, once per catalog version, the RATE CARD (``sql/pricing/ratecard.sql``):
 the rules of :mod:`.cost` evaluated per cell of (model, context, validity interval, time-of-day
 segment, input-token band), each cell holding one coefficient per usage key. ``key_usages(con)``
-turns ``usage_input`` (the row twin's table, string keys) into ``usage_wide`` (an integer card
-key, one column per usage key) and ``pricing_wide_totals`` prices it: a join on the card key and
-the cell's ranges, then ``sum(coefficient * quantity)`` — no unpivot, no string join::
+defines the ``usage_wide`` view (each call of ``usage_input`` with the cell that holds it: for
+the common context one hash join on the model names and the cell's ranges) and
+``pricing_wide_totals`` over it, for the usage keys the calls use: ``sum(coefficient *
+quantity)`` per call, no unpivot, and nothing written before the totals are read::
 
     wide.install(con)                     # after open_catalog (+ twin.install for usage_input)
     twin.load_usages(con, frame)          # or INSERT INTO usage_input ...
@@ -33,11 +34,10 @@ from decimal import Decimal
 from functools import cache
 
 import duckdb
-import jinja2
 import polars as pl
 
-from ..paths import sql_text
 from .cost import ROOT_KEYS
+from .sqlrender import render_sql
 from .usage import FALLS_BACK_TO_WHOLE, FRACTIONAL_KEYS, PARTS, USAGE_KEYS, depth, strict_parts
 
 # A polynomial in the "part is priced" flags: {set of part keys: integer coefficient}.
@@ -123,12 +123,29 @@ def leaf_sql(key: str, card: str, usage: str) -> str:
     )
 
 
-def first_error_cases(card: str = "c", usage: str = "u") -> list[tuple[str, str, str, str]]:
-    """(condition, kind, dimension, message) over a hot rate card cell, in the order the Python
-    cost function raises: the service tier (its dimension and message are completed with the
-    tier by the SQL), then ambiguity and unpriced parts among the used keys in vocabulary order,
-    then unpriced charged keys with a leaf left, parts before wholes."""
-    cases = [(f"{card}.tier_error", "unpriced", "service_tier", "")]
+def first_error_cases(card: str = "c", usage: str = "u") -> list[tuple[str, str, str | None, str]]:
+    """(condition, kind, dimension, message) over a keyed call (``usage``) and its rate card cell
+    (``card``, NULL when none holds the call), in the order the Python cost function raises: an
+    unknown model, the service tier (its dimension and message are completed with the tier by
+    the SQL), a call no cell holds (a negative input_tokens: Usage refuses it), then ambiguity
+    and unpriced parts among the used keys in vocabulary order, then unpriced charged keys with
+    a leaf left, parts before wholes."""
+    cases: list[tuple[str, str, str | None, str]] = [
+        # (no cell and no model: an unknown model, unless input_tokens is negative)
+        (f"{usage}.model_key IS NULL AND {usage}.input_tokens >= 0", "unknown_model", None, ""),
+        (
+            f"{usage}.model_key IS NOT NULL AND ({usage}.card_key IS NULL OR {card}.tier_error)",
+            "unpriced",
+            "service_tier",
+            "",
+        ),
+        (
+            f"{card}.cell_key IS NULL",
+            "invalid_usage",
+            None,
+            "no cell of the rate card holds this call (a negative input_tokens?)",
+        ),
+    ]
     for k in USAGE_KEYS:
         tied = f"({card}.tied_mask & {KEY_BIT[k]}) <> 0"
         cases.append(
@@ -158,13 +175,17 @@ def first_error_cases(card: str = "c", usage: str = "u") -> list[tuple[str, str,
     return cases
 
 
-def _sql_list(values: Iterable[str]) -> str:
-    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
+# The error cases wide_totals.sql words itself (positions in first_error_cases, from 1).
+UNKNOWN_CASE, TIER_CASE = 1, 2
+# The context most calls have: their model's default card, keyed by the names alone.
+QUALIFIERS = ("region", "image_size", "image_quality", "video_resolution")
+COMMON_CONTEXT = "u.service_tier = 'standard' AND " + " AND ".join(
+    f"u.{kind} IS NULL" for kind in QUALIFIERS
+)
 
 
-def _render(name: str, **values: object) -> str:
-    template = jinja2.Template(sql_text(name), undefined=jinja2.StrictUndefined)
-    return template.render(keys=USAGE_KEYS, fractional=FRACTIONAL_KEYS, **values)
+def _sql_list(values: Iterable[str | None]) -> str:
+    return "[" + ", ".join("NULL" if v is None else f"'{v}'" for v in values) + "]"
 
 
 def cell_scale(coefficients: dict[str, Decimal | None]) -> int:
@@ -234,29 +255,42 @@ def install(con: duckdb.DuckDBPyConnection) -> int:
     largest number of decimals a cell's totals need (the scale of ``total``)."""
     coefficient = {k: coefficient_sql(k) for k in USAGE_KEYS}
     error_weight = {k: error_weight_sql(k) for k in USAGE_KEYS}
-    con.execute(_render("pricing/ratecard.sql", coefficient=coefficient, error_weight=error_weight))
+    con.execute(
+        render_sql("pricing/ratecard.sql", coefficient=coefficient, error_weight=error_weight)
+    )
     frame, top = integer_card(con)
     con.register("_rate_card_ints", frame)
     try:
         wide_keys = {k for k in USAGE_KEYS if frame[f"c_{k}"].dtype != pl.Int64}
-        con.execute(_render("pricing/wide.sql", bit=KEY_BIT, wide_keys=wide_keys))
+        con.execute(render_sql("pricing/wide.sql", bit=KEY_BIT, wide_keys=wide_keys))
     finally:
         con.unregister("_rate_card_ints")
     return top
 
 
 def key_usages(con: duckdb.DuckDBPyConnection) -> None:
-    """(Re)build ``usage_wide`` and ``usage_wide_rejects`` from ``usage_input``, and the
-    ``pricing_wide_totals`` view for the quantities they use (a key no call uses adds nothing)."""
-    con.execute(_render("pricing/wide_key.sql"))
-    flags = ", ".join(f"bool_or(c_{k} <> 0), bool_or(e_{k} <> 0)" for k in USAGE_KEYS)
-    card = con.execute(f"SELECT {flags} FROM pricing_rate_card").fetchone()
-    used = con.execute(
+    """(Re)define the ``usage_wide`` view (the keying of ``usage_input``) and the
+    ``pricing_wide_totals`` view over the quantities its calls use (a key no call uses is not
+    read). Nothing is written: keying and pricing run in one pass when the totals are read.
+    Reading the totals after ``usage_input`` starts using another key raises (call this again)."""
+    # one EXISTS per key: zone maps skip an all-zero column, the first non-zero row ends a scan
+    flags = con.execute(
         "SELECT "
-        + ", ".join(f"coalesce(bool_or({k} <> 0), false)" for k in USAGE_KEYS)
-        + " FROM usage_wide"
+        + ", ".join(f"EXISTS (SELECT 1 FROM usage_input WHERE {k} <> 0)" for k in USAGE_KEYS)
     ).fetchone()
-    assert card is not None and used is not None
+    assert flags is not None
+    used = [k for k, flag in zip(USAGE_KEYS, flags, strict=True) if flag]
+    con.execute(
+        render_sql(
+            "pricing/wide_key.sql", common_context=COMMON_CONTEXT, qualifiers=QUALIFIERS, used=used
+        )
+    )
+    card = con.execute(
+        "SELECT "
+        + ", ".join(f"bool_or(c_{k} <> 0), bool_or(e_{k} <> 0)" for k in USAGE_KEYS)
+        + " FROM pricing_rate_card"
+    ).fetchone()
+    assert card is not None
     wide_keys = {
         name[2:]
         for name, kind in con.execute(
@@ -265,33 +299,36 @@ def key_usages(con: duckdb.DuckDBPyConnection) -> None:
         ).fetchall()
         if kind == "HUGEINT"
     }
-    priced = [k for i, k in enumerate(USAGE_KEYS) if used[i] and card[2 * i]]
-    watched = [k for i, k in enumerate(USAGE_KEYS) if used[i] and card[2 * i + 1]]
+    priced = [k for i, k in enumerate(USAGE_KEYS) if k in used and card[2 * i]]
+    watched = [k for i, k in enumerate(USAGE_KEYS) if k in used and card[2 * i + 1]]
     cases = first_error_cases(card="x", usage="x")
     con.execute(
-        _render(
+        render_sql(
             "pricing/wide_totals.sql",
-            largest=_largest([f"u.{k}" for k in priced]),
+            largest=_largest([f"x.{k}" for k in priced]),
             largest_watched=_largest(
-                [f"u.{k}" for k in watched if k not in FRACTIONAL_KEYS] or ["0"]
+                [f"x.{k}" for k in watched if k not in FRACTIONAL_KEYS] or ["0"]
             ),
             # (a HUGEINT column's values fit a BIGINT wherever the cell passes the guard)
             total_sum=_sum(
-                [f"c.c_{k}{'::BIGINT' if k in wide_keys else ''} * u.{k}" for k in priced]
+                [f"x.c_{k}{'::BIGINT' if k in wide_keys else ''} * x.{k}" for k in priced]
             ),
-            total_sum_wide=_sum([f"c.c_{k}::HUGEINT * u.{k}" for k in priced]),
+            total_sum_wide=_sum([f"x.c_{k}::HUGEINT * x.{k}" for k in priced]),
             # a duration has no parts: its sign is enough, and keeps the sum small
             error_sum=_sum(
                 [
-                    f"c.e_{k} * sign(u.{k})" if k in FRACTIONAL_KEYS else f"c.e_{k} * u.{k}"
+                    f"x.e_{k} * sign(x.{k})" if k in FRACTIONAL_KEYS else f"x.e_{k} * x.{k}"
                     for k in watched
                 ]
             ),
-            error_sum_wide=_sum([f"c.e_{k}::HUGEINT * u.{k}" for k in watched]),
+            error_sum_wide=_sum([f"x.e_{k}::HUGEINT * x.{k}" for k in watched]),
             conditions=[case[0] for case in cases],
+            unknown_case=UNKNOWN_CASE,
+            tier_case=TIER_CASE,
             kinds=_sql_list(case[1] for case in cases),
             dimensions=_sql_list(case[2] for case in cases),
             messages=_sql_list(case[3] for case in cases),
+            unused=[k for k in USAGE_KEYS if k not in used],
         )
     )
 

@@ -1,5 +1,5 @@
 -- The columnar SQL twin's tables (jinja2 template, rendered by engine/pricing/wide.py after
--- ratecard.sql). The hot query is wide_totals.sql; usage_wide is filled by wide_key.sql.
+-- ratecard.sql). The hot query is wide_totals.sql over the usage_wide view (wide_key.sql).
 
 -- The rate card the hot query reads: per cell, each exact coefficient (ratecard.sql) as an
 -- integer count of 10^-scale (durations: of 10^-(scale - 6), their quantities being counted in
@@ -11,8 +11,8 @@
 -- (bit i: the i-th usage key of the vocabulary) of the keys with tied rows and of the keys
 -- without a price, the service tier, and the model.
 CREATE OR REPLACE TABLE pricing_rate_card AS
-SELECT x.cell_key, x.card_key, x.valid_from, x.valid_to, x.tod_from, x.tod_to, x.lc_from,
-       x.lc_to, x.tier_error, i.scale, i.unit, i.safe_total, i.safe_error,
+SELECT x.cell_key, x.card_key, k.model_key, x.valid_from, x.valid_to, x.tod_from, x.tod_to,
+       x.lc_from, x.lc_to, x.tier_error, i.scale, i.unit, i.safe_total, i.safe_error,
 {%- for k in keys %}
        i.c_{{ k }}{{ "::HUGEINT AS c_" ~ k if k in wide_keys }}, x.e_{{ k }},
 {%- endfor %}
@@ -26,21 +26,13 @@ JOIN pricing_cards k ON k.card_key = x.card_key
 JOIN pricing_card_models m ON m.model_key = k.model_key
 ORDER BY x.card_key, x.valid_from, x.tod_from, x.lc_from;
 
-CREATE OR REPLACE TABLE usage_wide (
-    call_id   BIGINT NOT NULL,
-    card_key  INTEGER NOT NULL,
-    "at"      TIMESTAMPTZ NOT NULL,
-    tod_us    BIGINT NOT NULL,  -- microseconds since UTC midnight
-{%- for k in keys %}
-    {{ k }} BIGINT NOT NULL{{ "," if not loop.last }}{{ "  -- micro-units" if k in fractional }}
-{%- endfor %}
-);
-
--- Calls that cannot be keyed: unknown model, or a service tier the model has no prices for.
-CREATE OR REPLACE TABLE usage_wide_rejects (
-    call_id         BIGINT NOT NULL,
-    error_kind      VARCHAR NOT NULL,
-    error_dimension VARCHAR,
-    error           VARCHAR NOT NULL
-);
-
+-- The cells of each model's default card (standard tier, no region, no qualifiers) with the
+-- model's names: what prices most calls, found by one hash join on the names (wide_key.sql).
+CREATE OR REPLACE TABLE pricing_default_cells AS
+SELECT m.provider_id, m.model_id, c.*
+FROM pricing_rate_card c
+JOIN pricing_cards k ON k.card_key = c.card_key
+JOIN pricing_card_models m ON m.model_key = k.model_key
+WHERE k.service_tier = 'standard' AND k.region IS NULL AND k.image_size IS NULL
+  AND k.image_quality IS NULL AND k.video_resolution IS NULL
+ORDER BY c.cell_key;

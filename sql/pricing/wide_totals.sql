@@ -1,8 +1,9 @@
 -- The columnar SQL twin's hot query (jinja2 template, rendered by engine/pricing/wide.py when
--- usage_wide is keyed, over the usage keys its calls use): prices every call of usage_wide in
--- one pass, a join on the card key and the cell's ranges, then the total as a sum of integer
--- coefficient * quantity (BIGINT where the cell proves it fits, else HUGEINT), scaled by
--- the cell's unit. Tested to agree EXACTLY with the Python cost function (engine/pricing/cost.py)
+-- usage_input is keyed, over the usage keys its calls use): prices every call of usage_input in
+-- one pass — each call with its rate card cell (the usage_wide view: for most calls one hash
+-- join on the model names and the cell's ranges), then the total as a sum of integer
+-- coefficient * quantity (BIGINT where the cell proves it fits, else HUGEINT), scaled by the
+-- cell's unit. Tested to agree EXACTLY with the Python cost function (engine/pricing/cost.py)
 -- on 100k random usages.
 --
 --   SELECT * FROM pricing_wide_totals;  -- call_id, total (unrounded) | error_kind, error
@@ -11,36 +12,42 @@ SELECT call_id,
        CASE WHEN NOT failed THEN units::DECIMAL(38, 0) * unit END AS total,
        'USD' AS currency,
        -- the first error, as the Python cost function raises it (only for calls that fail):
-       -- its position in the ordered list of cases (1: the service tier), then its words
+       -- its position in the ordered list of cases, then its words
        CASE WHEN failed THEN {{ kinds }}[error_case] END AS error_kind,
-       CASE WHEN failed THEN CASE WHEN error_case = 1 THEN 'service_tier=' || service_tier
+       CASE WHEN failed THEN CASE WHEN error_case = {{ tier_case }} THEN 'service_tier=' || service_tier
                                   ELSE {{ dimensions }}[error_case] END END AS error_dimension,
-       CASE WHEN failed THEN model || ': ' || CASE
-           WHEN error_case = 1 THEN 'the model has no ' || service_tier || ' prices in force'
-           ELSE {{ messages }}[error_case] END END AS error
+       CASE WHEN failed THEN CASE
+           WHEN error_case = {{ unknown_case }}
+           THEN 'unknown model ' || model_id || ' for provider ' || provider_id
+           WHEN error_case = {{ tier_case }}
+           THEN provider_id || '/' || model_id || ': the model has no ' || service_tier
+                || ' prices in force'
+           ELSE provider_id || '/' || model_id || ': ' || {{ messages }}[error_case] END END AS error
 FROM (
-    SELECT call_id, failed, units, unit, model, service_tier,
+    SELECT call_id, provider_id, model_id, service_tier, failed, units, unit,
            CASE WHEN failed THEN CASE
 {%- for condition in conditions %}
                WHEN {{ condition }} THEN {{ loop.index }}
 {%- endfor %}
            END END AS error_case
     FROM (
-        SELECT u.*, c.unit, c.model, c.service_tier, c.tier_error, c.tied_mask, c.unpriced_mask,
+        SELECT x.*,
                -- BIGINT sums where the cell proves they fit (nearly always), else HUGEINT
-               c.tier_error OR CASE WHEN {{ largest_watched }} <= c.safe_error
-                                    THEN ({{ error_sum }}) > 0
-                                    ELSE ({{ error_sum_wide }}) > 0 END AS failed,
-               CASE WHEN {{ largest }} <= c.safe_total
+               x.cell_key IS NULL OR x.tier_error
+                   OR CASE WHEN {{ largest_watched }} <= x.safe_error
+                           THEN ({{ error_sum }}) > 0
+                           ELSE ({{ error_sum_wide }}) > 0 END AS failed,
+               CASE WHEN {{ largest }} <= x.safe_total
                     THEN ({{ total_sum }})::HUGEINT
                     ELSE {{ total_sum_wide }} END AS units
-        FROM usage_wide u
-        JOIN pricing_rate_card c
-          ON c.card_key = u.card_key
-         AND u."at" >= c.valid_from AND u."at" < c.valid_to
-         AND u.tod_us >= c.tod_from AND u.tod_us < c.tod_to
-         AND u.input_tokens >= c.lc_from AND u.input_tokens < c.lc_to
+        FROM usage_wide x
     ) x
 ) p
+{%- for k in unused %}
+-- the view reads no {{ k }} (no call used it when it was generated): fail loudly if one does now
 UNION ALL
-SELECT call_id, NULL, 'USD', error_kind, error_dimension, error FROM usage_wide_rejects;
+SELECT call_id, NULL, 'USD', NULL, NULL,
+       error('usage_input uses {{ k }}, which pricing_wide_totals was generated without: '
+             || 'call engine.pricing.wide.key_usages(con) again')
+FROM usage_input WHERE {{ k }} <> 0
+{%- endfor %};
