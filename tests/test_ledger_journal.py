@@ -143,3 +143,18 @@ def test_a_failed_journal_write_fails_closed(tmp_path: Path, monkeypatch) -> Non
         with pytest.raises(StoreFailed):
             ledger.append(make_record(2))
     assert _stored(db) == ["call-0"]
+
+
+def test_the_journal_starts_over_once_the_table_has_it_all(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(store_module, "JOURNAL_RESET_BYTES", 10_000)  # a few records' worth
+    db = tmp_path / "ledger.duckdb"
+    sizes = []
+    with Ledger(db) as ledger:
+        for start in range(0, 60, 6):
+            for future in ledger.submit_many(make_record(i) for i in range(start, start + 6)):
+                future.result()
+            sizes.append(journal_path(db).stat().st_size)
+        assert max(sizes) < 10_000 + 6 * 2_000  # emptied again and again, never grown past
+        assert sizes != sorted(sizes)
+    assert _stored(db) == [f"call-{i}" for i in range(60)]
+    assert journal_path(db).stat().st_size == 0  # and emptied on close

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
+
 from ..groupcommit import GroupCommit
 from .batch import canon_of, chain_batch, new_record_id
 from .record import BillingRecord, Kind, LedgerEntry, differing_fields, reversal_of
@@ -58,14 +60,14 @@ class TenantUsage:
     rounded_amount: Decimal
 
 
-@dataclass
-class _Append:
+# The jobs are untracked by the cyclic GC (gc=False: they hold no cycles): thousands sit in the
+# queue under load, and every collection would walk them.
+class _Append(msgspec.Struct, gc=False):
     record: BillingRecord
     canon: CanonRow | None = None  # made by the submitter (its thread, not the writer's)
 
 
-@dataclass
-class _Reverse:
+class _Reverse(msgspec.Struct, gc=False):
     record_id: str
     idempotency_key: str
     reason: str
@@ -170,24 +172,25 @@ class Ledger:
         """One outcome per job: its entry (new, or the original of a retried key) or the error
         that refused it. The new records are durable before this returns."""
         outcomes: list[_Outcome | None] = [None] * len(jobs)
-        pending: dict[Key, list[tuple[int, BillingRecord, CanonRow | None]]] = {}
+        submitted: list[tuple[int, Key, BillingRecord]] = []
+        first: dict[Key, tuple[BillingRecord, CanonRow | None]] = {}  # each key's first job
         reversed_now: set[str] = set()
         for i, job in enumerate(jobs):
-            if isinstance(job, _Append):
-                record, canon = job.record, job.canon
+            if job.__class__ is _Append:
+                record, canon = job.record, job.canon  # type: ignore[union-attr]
             else:
-                record, canon = self._reversal(job, reversed_now), None
+                record, canon = self._reversal(job, reversed_now), None  # type: ignore[arg-type]
             if isinstance(record, BaseException):
                 outcomes[i] = record
                 continue
             key = (record.tenant_id, record.idempotency_key)
-            pending.setdefault(key, []).append((i, record, canon))
-        known = self._known(pending)
-        new = {key: queued[0][1:] for key, queued in pending.items() if key not in known}
-        known.update(self._commit(new))
-        for key, submitted in pending.items():
-            for i, record, _ in submitted:
-                outcomes[i] = _outcome(known[key], record)
+            submitted.append((i, key, record))
+            if key not in first:
+                first[key] = (record, canon)
+        known = self._known(first)
+        known.update(self._commit({k: job for k, job in first.items() if k not in known}))
+        for i, key, record in submitted:
+            outcomes[i] = _outcome(known[key], record)
         return outcomes  # type: ignore[return-value]
 
     def _known(self, keys: Iterable[Key]) -> dict[Key, LedgerEntry]:
