@@ -172,3 +172,14 @@ def test_twin_on_a_usage_table_naming_only_some_columns(twin_con, tmp_path: Path
     ((total, error),) = con.execute("SELECT total, error FROM pricing_totals").fetchall()
     # 1M input tokens at 0.5 per million, plus the 5-per-1000 request fee (requests defaults to 1)
     assert (total, error) == (Decimal("0.505"), None)
+
+
+def test_the_selection_rules_are_written_once() -> None:
+    """The row twin and the rate card both import the rules from rules.sql; neither spells
+    them out itself (a second copy would drift)."""
+    for name in ("pricing/twin.sql", "pricing/ratecard.sql"):
+        text = sql_text(name)
+        assert '{% import "pricing/rules.sql" as rules' in text
+        for rule in ("inclusive AND", "window_start <", "image_quality IS NULL OR"):
+            assert rule not in text, (name, rule)
+    assert "inclusive AND" in sql_text("pricing/rules.sql")

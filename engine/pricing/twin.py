@@ -15,6 +15,7 @@ import polars as pl
 
 from ..paths import sql_text
 from .cost import ROOT_KEYS
+from .sqlrender import render_sql
 from .usage import FALLS_BACK_TO_WHOLE, PARTS, USAGE_KEYS, depth, strict_parts
 
 MAX_DEPTH = 3  # the leaf views in twin.sql compute three levels
@@ -55,7 +56,14 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
         finally:
             con.unregister("_vocabulary")
     con.execute(sql_text("pricing/usage_input.sql"))
-    con.execute(sql_text("pricing/twin.sql"))
+    con.execute(sql_text("pricing/ranked_prices.sql"))
+    con.execute(rendered_sql())
+
+
+def rendered_sql() -> str:
+    """The row twin's SQL as :func:`install` runs it: twin.sql with the selection rules of
+    rules.sql written in (what a finance user reads to see every rule in one query)."""
+    return render_sql("pricing/twin.sql")
 
 
 def load_usages(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, replace: bool = True) -> None:

@@ -36,6 +36,7 @@ from functools import cache
 import duckdb
 import polars as pl
 
+from ..paths import sql_text
 from .cost import ROOT_KEYS
 from .sqlrender import render_sql
 from .usage import FALLS_BACK_TO_WHOLE, FRACTIONAL_KEYS, PARTS, USAGE_KEYS, depth, strict_parts
@@ -255,6 +256,7 @@ def install(con: duckdb.DuckDBPyConnection) -> int:
     largest number of decimals a cell's totals need (the scale of ``total``)."""
     coefficient = {k: coefficient_sql(k) for k in USAGE_KEYS}
     error_weight = {k: error_weight_sql(k) for k in USAGE_KEYS}
+    con.execute(sql_text("pricing/ranked_prices.sql"))  # the rows the rules compare
     con.execute(
         render_sql("pricing/ratecard.sql", coefficient=coefficient, error_weight=error_weight)
     )

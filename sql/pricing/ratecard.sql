@@ -1,3 +1,4 @@
+{% import "pricing/rules.sql" as rules -%}
 -- The rate card: the pricing rules of engine/pricing/cost.py evaluated ONCE per catalog version
 -- (jinja2 template, rendered by engine/pricing/wide.py over the usage vocabulary of
 -- engine/pricing/usage.py). Read by the columnar twin (wide.sql), which prices a whole usage
@@ -54,20 +55,11 @@ JOIN opts q ON q.model_key = t.model_key AND q.kind = 'image_quality'
 JOIN opts v ON v.model_key = t.model_key AND v.kind = 'video_resolution'
 WHERE t.kind = 'service_tier';
 
--- Every price row with its model key, its rate per unit (amount / per, exact: per is a power of
--- ten, checked by engine/pricing/index.py) and its specificity without the tier part.
+-- Every price row (pricing_ranked_prices: ranked_prices.sql) with its model key and its rate per
+-- unit (amount / per, exact).
 CREATE OR REPLACE TABLE pricing_card_rows AS
-SELECT m.model_key, p.*, u.usage_key,
-       p.amount * (CASE u.per WHEN 1 THEN 1 WHEN 10 THEN 0.1 WHEN 100 THEN 0.01
-                       WHEN 1000 THEN 0.001 WHEN 10000 THEN 0.0001 WHEN 100000 THEN 0.00001
-                       WHEN 1000000 THEN 0.000001 END)::DECIMAL(7, 6) AS rate,
-       ((((p.region IS NOT NULL)::INTEGER * 2 + (p.window_start IS NOT NULL)::INTEGER) * 4
-         + (p.image_size IS NOT NULL)::INTEGER + (p.image_quality IS NOT NULL)::INTEGER
-         + (p.video_resolution IS NOT NULL)::INTEGER)::HUGEINT << 64)
-         + coalesce(p.long_context_threshold, -1) + 1 AS base_rank,
-       (row_number() OVER (ORDER BY p.price_id))::BIGINT AS row_idx
-FROM prices p
-JOIN units u USING (dimension)
+SELECT m.model_key, r.*, r.amount * r.per_scale AS rate
+FROM pricing_ranked_prices r
 JOIN pricing_card_models m USING (provider_id, model_id);
 
 -- The cells: each card's facts cut at every edge of its model's rows. A cell's first point
@@ -118,34 +110,18 @@ JOIN segments s USING (model_key)
 JOIN bands b USING (model_key);
 
 -- The row each cell charges per usage key (the most specific that applies at the cell's first
--- point, as twin.sql chooses for a call), and whether two rows tie.
+-- point: the rules of rules.sql, as twin.sql chooses for a call), and whether two rows tie.
 CREATE OR REPLACE TABLE pricing_cell_choices AS
 WITH candidates AS (
     SELECT c.cell_key, r.usage_key, r.row_idx,
-           (((((r.service_tier = c.service_tier)::INTEGER::HUGEINT << 72) + r.base_rank) << 32)
-            + r.row_idx) AS packed_hi,
-           (((((r.service_tier = c.service_tier)::INTEGER::HUGEINT << 72) + r.base_rank) << 32)
-            + (4294967295 - r.row_idx)) AS packed_lo
+           {{ rules.packed_ranks("r", "c") }}
     FROM pricing_cells c
     JOIN pricing_card_rows r ON r.model_key = c.model_key
-    WHERE r.effective_from <= c.valid_from
-      AND (r.effective_to IS NULL OR c.valid_from < r.effective_to)
-      AND (r.service_tier = c.service_tier OR r.service_tier = 'standard')
-      AND (r.region IS NULL OR r.region = c.region)
-      AND (r.window_start IS NULL OR CASE
-               WHEN r.window_start < r.window_end
-               THEN c.tod_start >= r.window_start AND c.tod_start < r.window_end
-               ELSE c.tod_start >= r.window_start OR c.tod_start < r.window_end END)
-      AND (r.image_size IS NULL OR r.image_size = c.image_size)
-      AND (r.image_quality IS NULL OR r.image_quality = c.image_quality)
-      AND (r.video_resolution IS NULL OR r.video_resolution = c.video_resolution)
-      AND (r.long_context_threshold IS NULL
-           OR c.lc_from > r.long_context_threshold
-           OR (r.long_context_inclusive AND c.lc_from = r.long_context_threshold))
+    WHERE {{ rules.row_applies("r", "c", at="c.valid_from", time_of_day="c.tod_start",
+                               input_tokens="c.lc_from") }}
 )
 SELECT cell_key, usage_key,
-       (max(packed_hi) & 4294967295)::BIGINT AS row_idx,
-       (max(packed_hi) & 4294967295) <> 4294967295 - (max(packed_lo) & 4294967295) AS tied
+       {{ rules.chosen_row() }}
 FROM candidates
 GROUP BY cell_key, usage_key;
 

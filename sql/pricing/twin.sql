@@ -1,8 +1,12 @@
+{% import "pricing/rules.sql" as rules -%}
 -- The SQL twin of engine/pricing/cost.py: prices every row of `usage_input` (usage_input.sql)
 -- against the catalog tables (`prices`, `units`, `models`), with the same rules, tested to agree
--- EXACTLY with the Python cost function on 100k random usages. Install with
+-- EXACTLY with the Python cost function on 100k random usages. A jinja2 template: the selection
+-- rules are the macros of rules.sql (shared with the rate card, ratecard.sql), over the
+-- `pricing_ranked_prices` view (ranked_prices.sql). Install with
 -- engine.pricing.twin.install(con) (it also writes the vocabulary tables read here,
--- `pricing_usage_keys` and `pricing_usage_parts`, from engine/pricing/usage.py), then:
+-- `pricing_usage_keys` and `pricing_usage_parts`, from engine/pricing/usage.py;
+-- twin.rendered_sql() shows the SQL it runs), then:
 --
 --   SELECT * FROM pricing_totals;      -- one row per call: exact total, or the error stopping it
 --   SELECT * FROM pricing_line_items;  -- one row per charged dimension of each priced call
@@ -57,50 +61,20 @@ WITH used AS MATERIALIZED (
     )
     WHERE quantity <> 0
 ),
-rates AS (
-    SELECT p.*, u.usage_key, u.per,
-           (CASE u.per WHEN 1 THEN 1 WHEN 10 THEN 0.1 WHEN 100 THEN 0.01 WHEN 1000 THEN 0.001
-                WHEN 10000 THEN 0.0001 WHEN 100000 THEN 0.00001 WHEN 1000000 THEN 0.000001
-            END)::DECIMAL(7, 6) AS per_scale,
-           -- specificity without the tier part (that depends on the call)
-           ((((p.region IS NOT NULL)::INTEGER * 2 + (p.window_start IS NOT NULL)::INTEGER) * 4
-             + (p.image_size IS NOT NULL)::INTEGER + (p.image_quality IS NOT NULL)::INTEGER
-             + (p.video_resolution IS NOT NULL)::INTEGER)::HUGEINT << 64)
-             + coalesce(p.long_context_threshold, -1) + 1 AS base_rank,
-           row_number() OVER (ORDER BY p.price_id) AS row_idx
-    FROM prices p JOIN units u USING (dimension)
-),
 candidates AS (
+    -- every price row that can apply to the call's key (the rules: rules.sql), ranked
     SELECT u.call_id, u.usage_key, r.row_idx,
-           -- rank packed in one integer: tier match, then base_rank, then row_idx to break ties
-           (((((r.service_tier = u.service_tier)::INTEGER::HUGEINT << 72) + r.base_rank) << 32)
-            + r.row_idx) AS packed_hi,
-           (((((r.service_tier = u.service_tier)::INTEGER::HUGEINT << 72) + r.base_rank) << 32)
-            + (4294967295 - r.row_idx)) AS packed_lo
+           {{ rules.packed_ranks("r", "u") }}
     FROM used u
-    JOIN rates r
+    JOIN pricing_ranked_prices r
       ON r.provider_id = u.provider_id AND r.model_id = u.model_id AND r.usage_key = u.usage_key
-    WHERE r.effective_from <= u.at
-      AND (r.effective_to IS NULL OR u.at < r.effective_to)
-      AND (r.service_tier = u.service_tier OR r.service_tier = 'standard')
-      AND (r.region IS NULL OR r.region = u.region)
-      AND (r.window_start IS NULL OR CASE
-               WHEN r.window_start < r.window_end
-               THEN u.time_of_day >= r.window_start AND u.time_of_day < r.window_end
-               ELSE u.time_of_day >= r.window_start OR u.time_of_day < r.window_end END)
-      AND (r.image_size IS NULL OR r.image_size = u.image_size)
-      AND (r.image_quality IS NULL OR r.image_quality = u.image_quality)
-      AND (r.video_resolution IS NULL OR r.video_resolution = u.video_resolution)
-      AND (r.long_context_threshold IS NULL
-           OR u.context_input_tokens > r.long_context_threshold
-           OR (r.long_context_inclusive AND u.context_input_tokens = r.long_context_threshold))
+    WHERE {{ rules.row_applies("r", "u", at="u.at", time_of_day="u.time_of_day",
+                               input_tokens="u.context_input_tokens") }}
 ),
 chosen AS (
-    -- the most specific row; the largest and smallest row_idx among the most specific differ
-    -- exactly when two rows tie
+    -- the most specific row, and whether another ties with it
     SELECT call_id, usage_key,
-           (max(packed_hi) & 4294967295)::BIGINT AS row_idx,
-           (max(packed_hi) & 4294967295) <> 4294967295 - (max(packed_lo) & 4294967295) AS tied
+           {{ rules.chosen_row() }}
     FROM candidates GROUP BY call_id, usage_key
 ),
 keyed AS MATERIALIZED (
@@ -165,7 +139,7 @@ SELECT k.call_id, k.provider_id, k.model_id, k.usage_key, k.key_order, k.quantit
            WHEN NOT k.charged THEN k.usage_key || ' is unpriced: this part has no price of its own'
            ELSE k.usage_key || ' is unpriced: no price row applies' END AS error
 FROM leafed k
-LEFT JOIN rates r ON r.row_idx = k.row_idx;
+LEFT JOIN pricing_ranked_prices r ON r.row_idx = k.row_idx;
 
 -- One row per charged dimension of each call that prices fully.
 CREATE OR REPLACE VIEW pricing_line_items AS

@@ -11,7 +11,7 @@ u.call_id, u.provider_id, u.model_id, u.service_tier{% for k in keys %}, u.{{ k 
 {%- endset %}
 {%- macro cell_columns(model_key, card_key) -%}
 {{ model_key }} AS model_key, {{ card_key }} AS card_key, c.cell_key, c.tier_error, c.unit, c.safe_total,
-           c.safe_error, c.tied_mask, c.unpriced_mask{% for k in keys %}, c.c_{{ k }}, c.e_{{ k }}{% endfor %}
+           c.safe_error, c.tied_mask, c.unpriced_mask{% for k in used %}, c.c_{{ k }}, c.e_{{ k }}{% endfor %}
 {%- endmacro %}
 CREATE OR REPLACE VIEW usage_wide AS
 WITH calls AS NOT MATERIALIZED (
