@@ -88,7 +88,11 @@ class DuckDBStore:
         self._con.execute("SET TimeZone = 'UTC'")
         self._con.execute(sql_text("ledger/schema.sql"))
         self._local = threading.local()
-        self._journal = self._replay()
+        try:
+            self._journal = self._replay()
+        except BaseException:  # (JournalCorrupt, DuplicateKeys): don't keep the file locked
+            self._con.close()
+            raise
         self._journal_lock = threading.Lock()  # the writer's appends vs the applier's reset
         self._changed = threading.Condition()
         self._pending: list[ChainedRows] = []
