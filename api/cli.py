@@ -53,5 +53,16 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.log_level,
         access_log=args.log_level == "debug",
+        http=_http_protocol(),
     )
     return 0
+
+
+def _http_protocol() -> object:
+    """httptools with a response's head and body in one write (api/serving.py); uvicorn's
+    choice when httptools is not installed."""
+    try:
+        from .serving import GatheringHttpToolsProtocol
+    except ImportError:
+        return "auto"
+    return GatheringHttpToolsProtocol

@@ -14,6 +14,7 @@ import uvicorn
 from litestar import Litestar
 
 from byokvault.api.app import create_app
+from byokvault.api.serving import GatheringHttpToolsProtocol
 from byokvault.api.settings import Settings
 
 ADMIN_TOKEN = "admin-test-token-0123456789"
@@ -40,7 +41,10 @@ def serve(app: Litestar) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, http=GatheringHttpToolsProtocol
+    )  # the protocol ``byokvault serve`` runs
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 120  # startup loads the catalog: ~15-30 s on a loaded 2-core box
