@@ -1,5 +1,6 @@
 """A gateway stack for end-to-end tests: the app served by uvicorn on loopback, the fake provider
-behind it, a tenant with its own OpenAI and Anthropic keys, and the official SDKs as clients."""
+behind it, a tenant with its own OpenAI and Anthropic keys, and the official SDKs as clients;
+the module fixtures every gateway test module shares; the catalog prices and bill checks."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import anthropic
 import httpx
 import openai
+import pytest
 from apikit import app_for, issue_token, serve
 from litestar import Litestar
 
@@ -93,3 +95,16 @@ def check_record(stack: Stack, record_id: str, raw: Decimal, provider: str, mode
     assert entry.record.tenant_id == TENANT and entry.record.fund_source == "byok"
     assert entry.record.pricing.raw_cost == raw
     assert entry.record.pricing.billed_amount == byok_bill(raw)
+
+
+# The fixtures of a gateway test module (import them: ``from gatewaykit import stack,
+# fresh_fake``): one stack per module, the fake provider's behaviours and log reset per test.
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with gateway_stack(tmp_path_factory.mktemp("gateway") / "data") as served:
+        yield served
+
+
+@pytest.fixture(autouse=True)
+def fresh_fake(stack: Stack) -> None:
+    stack.fake.reset()

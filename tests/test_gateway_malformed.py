@@ -11,7 +11,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from gatewaykit import Stack, gateway_stack
+from gatewaykit import Stack, fresh_fake, stack
+
+__all__ = ["fresh_fake", "stack"]  # the module's fixtures
 
 GPT, CLAUDE = "gpt-4o-mini", "claude-haiku-4-5"
 OPENAI_USAGE = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
@@ -138,21 +140,10 @@ def _ids(cases: list) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with gateway_stack(tmp_path_factory.mktemp("malformed") / "data") as served:
-        yield served
-
-
-@pytest.fixture(scope="module")
 def client(stack: Stack) -> Iterator[httpx.Client]:
     headers = {"authorization": f"Bearer {stack.token}"}
     with httpx.Client(base_url=stack.base, headers=headers, timeout=30) as http:
         yield http
-
-
-@pytest.fixture(autouse=True)
-def _fresh_fake(stack: Stack) -> None:
-    stack.fake.reset()
 
 
 def request_body(path: str, model: str, stream: bool) -> dict:

@@ -4,12 +4,13 @@ answer intact, exactly one correct billing record (cached and reasoning tokens i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import openai
 import pytest
-from gatewaykit import MILLION, Stack, check_record, gateway_stack, price
+from gatewaykit import MILLION, Stack, check_record, fresh_fake, price, stack
+
+__all__ = ["fresh_fake", "stack"]  # the module's fixtures
 
 INPUT = [
     {"role": "developer", "content": "answer in one line " * 10},
@@ -26,17 +27,6 @@ def responses_cost(model: str, usage: openai.types.responses.ResponseUsage) -> D
         + cached * price("openai", model, "cache_read_tokens")
         + usage.output_tokens * price("openai", model, "output_tokens")
     ) / MILLION
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with gateway_stack(tmp_path_factory.mktemp("responses") / "data") as served:
-        yield served
-
-
-@pytest.fixture(autouse=True)
-def _fresh_fake(stack: Stack) -> None:
-    stack.fake.reset()
 
 
 def test_a_response_is_forwarded_intact_and_billed_once_with_its_cache_reads(stack: Stack) -> None:

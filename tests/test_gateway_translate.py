@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 
 import anthropic
 import openai
 import pytest
-from gatewaykit import MILLION, Stack, check_record, gateway_stack, price
+from gatewaykit import MILLION, Stack, check_record, fresh_fake, price, stack
+
+__all__ = ["fresh_fake", "stack"]  # the module's fixtures
 
 GPT, CLAUDE = "gpt-4o-mini", "claude-haiku-4-5"
 PIXEL = base64.b64encode(b"\x89PNG fake image bytes").decode()
@@ -29,17 +30,6 @@ WEATHER_OPENAI = {
         "parameters": {"type": "object", "properties": {"query": {"type": "string"}}},
     },
 }
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with gateway_stack(tmp_path_factory.mktemp("translate") / "data") as served:
-        yield served
-
-
-@pytest.fixture(autouse=True)
-def _fresh_fake(stack: Stack) -> None:
-    stack.fake.reset()
 
 
 def openai_cost(model: str, prompt: int, cached: int, completion: int):
