@@ -192,6 +192,27 @@ def test_a_retried_request_with_the_same_key_bills_once(stack: Stack) -> None:
     assert stack.records() == before + 1
 
 
+def test_a_key_billed_before_its_answer_was_forgotten_is_refused_not_resent(
+    stack: Stack,
+) -> None:
+    """The held answers are gone (a restart, or evicted): the ledger still knows the key, so
+    the retry is a 409 naming the record and the provider is not paid twice."""
+    client = stack.openai()
+    headers = {"Idempotency-Key": "billed-then-forgotten-0001"}
+    first = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=CHAT, extra_headers=headers
+    )
+    before = stack.records()
+    gateway = stack.app.state.catalog.get().gateway
+    gateway.idempotency._entries.clear()  # what a restart leaves: the ledger, no answers
+    with pytest.raises(openai.ConflictError) as refused:
+        client.chat.completions.create(model="gpt-4o-mini", messages=CHAT, extra_headers=headers)
+    problem = refused.value.response.json()
+    assert problem["code"] == "idempotency_conflict"
+    assert problem["record_id"] == first.headers["x-byokvault-record-id"]
+    assert len(stack.fake.requests) == 1 and stack.records() == before
+
+
 def test_a_retried_stream_with_the_same_key_bills_once(stack: Stack) -> None:
     before = stack.records()
     headers = {"Idempotency-Key": "retry-stream-0001"}
