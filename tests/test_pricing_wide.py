@@ -50,10 +50,27 @@ def wide_totals(con, rows: list[dict]) -> dict[int, tuple]:
         usages = usages.with_columns(pl.col("output_video_seconds").cast(pl.Decimal(38, 6)))
     twin.load_usages(con, usages)
     wide.key_usages(con)
-    return {
+    described = {
         call_id: (total, kind, dim)
         for call_id, total, kind, dim in con.execute(
             "SELECT call_id, total, error_kind, error_dimension FROM pricing_wide_totals"
+        ).fetchall()
+    }
+    assert hot_totals(con) == {
+        call_id: (total, kind, None if kind == "unpriced" and "=" in (dim or "") else dim)
+        for call_id, (total, kind, dim) in described.items()
+    }
+    return described
+
+
+def hot_totals(con) -> dict[int, tuple]:
+    """The hot relation (what a bulk reprice writes) with its error cases' words: the service
+    tier's dimension is completed with the call's tier only in pricing_wide_totals."""
+    return {
+        call_id: (total, kind, None if case == wide.TIER_CASE else dim)
+        for call_id, total, case, kind, dim in con.execute(
+            "SELECT call_id, total, error_case, error_kind, error_dimension "
+            "FROM pricing_wide_priced LEFT JOIN pricing_wide_error_cases USING (error_case)"
         ).fetchall()
     }
 
@@ -199,8 +216,9 @@ def test_a_key_used_after_keying_fails_loudly_not_silently(wide_con) -> None:
     con.execute("INSERT INTO usage_input BY NAME SELECT 2 AS call_id, 'acme' AS provider_id, "
                 "'chat' AS model_id, TIMESTAMPTZ '2025-03-01 00:00:00+00' AS \"at\", "
                 "10 AS input_tokens, 3 AS web_searches")  # fmt: skip
-    with pytest.raises(duckdb.Error, match=r"web_searches.*key_usages"):
-        con.execute("SELECT * FROM pricing_wide_totals").fetchall()
+    for view in ("pricing_wide_totals", "pricing_wide_priced"):
+        with pytest.raises(duckdb.Error, match=r"web_searches.*key_usages"):
+            con.execute(f"SELECT * FROM {view}").fetchall()
     wide.key_usages(con)  # keyed again: both calls priced
     assert len(con.execute("SELECT * FROM pricing_wide_totals").fetchall()) == 2
 

@@ -12,6 +12,7 @@ quantity)`` per call, no unpivot, and nothing written before the totals are read
     twin.load_usages(con, frame)          # or INSERT INTO usage_input ...
     wide.key_usages(con)
     con.sql("SELECT * FROM pricing_wide_totals")   # call_id, total | error_kind, error
+    con.sql("SELECT * FROM pricing_wide_priced")   # call_id, total | error_case (no strings)
 
 A cell's charged quantities (leaves) are linear in the usage once the cell fixes which parts are
 priced, so its coefficients are the expansion, done here, of the leaf recursion of
@@ -264,7 +265,17 @@ def install(con: duckdb.DuckDBPyConnection) -> int:
     con.register("_rate_card_ints", frame)
     try:
         wide_keys = {k for k in USAGE_KEYS if frame[f"c_{k}"].dtype != pl.Int64}
-        con.execute(render_sql("pricing/wide.sql", bit=KEY_BIT, wide_keys=wide_keys))
+        cases = first_error_cases()
+        con.execute(
+            render_sql(
+                "pricing/wide.sql",
+                bit=KEY_BIT,
+                wide_keys=wide_keys,
+                kinds=_sql_list(case[1] for case in cases),
+                dimensions=_sql_list(case[2] for case in cases),
+                messages=_sql_list(case[3] for case in cases),
+            )
+        )
     finally:
         con.unregister("_rate_card_ints")
     return top

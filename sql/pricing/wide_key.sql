@@ -4,10 +4,14 @@
 -- A call's card is its model's card for its context, the context normalized per model (a
 -- region, size, quality or resolution the model's rows do not name prices as none); its cell,
 -- the one whose validity interval, time-of-day segment and input-token band hold the call.
--- Only the usage keys some call uses are read (the others are 0 here; wide_totals.sql fails
--- loudly if a call uses one later). (jinja2 template, rendered by engine/pricing/wide.py.)
+-- Only the usage keys some call uses are read and carried through the joins (the others are 0,
+-- added after them; wide_totals.sql fails loudly if a call uses one later). (jinja2 template, rendered by engine/pricing/wide.py.)
+{#- the keys read and carried through the joins: the used ones, and input_tokens (the bands) #}
+{%- set carried = [] %}
+{%- for k in keys if k in used or k == "input_tokens" %}{% set _ = carried.append(k) %}{% endfor %}
 {%- set call_columns -%}
-u.call_id, u.provider_id, u.model_id, u.service_tier{% for k in keys %}, u.{{ k }}{% endfor %}
+u.call_id, u.provider_id, u.model_id, u.service_tier
+{%- for k in keys %}, {{ "u." ~ k if k in carried else "0::BIGINT AS " ~ k }}{% endfor %}
 {%- endset %}
 {%- macro cell_columns(model_key, card_key) -%}
 {{ model_key }} AS model_key, {{ card_key }} AS card_key, c.cell_key, c.tier_error, c.unit, c.safe_total,
@@ -18,10 +22,8 @@ WITH calls AS NOT MATERIALIZED (
     SELECT call_id, provider_id, model_id, "at", service_tier,
 {%- for kind in qualifiers %} {{ kind }},{% endfor %}
            ((epoch_us("at") % 86400000000) + 86400000000) % 86400000000 AS tod_us,
-{%- for k in keys %}
-{%- if k not in used %}
-           0::BIGINT AS {{ k }}{{ "," if not loop.last }}  -- no call uses it: not read
-{%- elif k in fractional %}
+{%- for k in carried %}
+{%- if k in fractional %}
            -- micro-units (converting a DECIMAL(38, 6) costs: only the non-zero ones are)
            CASE WHEN {{ k }} = 0 THEN 0 ELSE ({{ k }} * 1000000)::BIGINT END AS {{ k }}{{ "," if not loop.last }}
 {%- else %}

@@ -6,13 +6,57 @@
 -- cell's unit. Tested to agree EXACTLY with the Python cost function (engine/pricing/cost.py)
 -- on 100k random usages.
 --
---   SELECT * FROM pricing_wide_totals;  -- call_id, total (unrounded) | error_kind, error
+--   SELECT * FROM pricing_wide_priced;  -- call_id, total (unrounded) | error_case: what a bulk
+--                                         -- reprice writes (no strings: a fifth of its cost)
+--   SELECT * FROM pricing_wide_totals;  -- the same with currency and the error in words
+--   SELECT * FROM pricing_wide_error_cases;  -- error_case -> error_kind, error_dimension, message
+
+{#- the view reads no key no call used when it was generated: fail loudly if one does now #}
+{%- macro unused_guard(nulls) %}
+{%- for k in unused %}
+UNION ALL
+SELECT call_id,{% for n in nulls %} {{ n }},{% endfor %}
+       error('usage_input uses {{ k }}, which the wide twin''s views were generated without: '
+             || 'call engine.pricing.wide.key_usages(con) again')
+FROM usage_input WHERE {{ k }} <> 0
+{%- endfor %}
+{%- endmacro %}
+
+-- Each call's integer total (units of its cell's unit) and, for the calls that fail (few), the
+-- position of its first error in the ordered list of cases (engine/pricing/wide.py:
+-- first_error_cases).
+CREATE OR REPLACE VIEW pricing_wide_units AS
+SELECT call_id, provider_id, model_id, service_tier, failed, units, unit,
+       CASE WHEN failed THEN CASE
+{%- for condition in conditions %}
+           WHEN {{ condition }} THEN {{ loop.index }}
+{%- endfor %}
+       END END::SMALLINT AS error_case
+FROM (
+    SELECT x.*,
+           -- BIGINT sums where the cell proves they fit (nearly always), else HUGEINT; no
+           -- cell, or a tier not offered (its safe_error is NULL), fail on the slow path
+           CASE WHEN {{ largest_watched }} <= x.safe_error
+                THEN ({{ error_sum }}) > 0
+                ELSE x.cell_key IS NULL OR x.tier_error OR ({{ error_sum_wide }}) > 0 END AS failed,
+           CASE WHEN {{ largest }} <= x.safe_total
+                THEN ({{ total_sum }})::HUGEINT
+                ELSE {{ total_sum_wide }} END AS units
+    FROM usage_wide x
+) x;
+
+-- The hot relation: the total, or the error's case (its words: pricing_wide_error_cases).
+CREATE OR REPLACE VIEW pricing_wide_priced AS
+SELECT call_id, CASE WHEN NOT failed THEN units::DECIMAL(38, 0) * unit END AS total, error_case
+FROM pricing_wide_units
+{{- unused_guard(["NULL"]) }};
+
+-- For finance: the total with its currency, and the first error in words, as the Python cost
+-- function raises it (only for calls that fail).
 CREATE OR REPLACE VIEW pricing_wide_totals AS
 SELECT call_id,
        CASE WHEN NOT failed THEN units::DECIMAL(38, 0) * unit END AS total,
        'USD' AS currency,
-       -- the first error, as the Python cost function raises it (only for calls that fail):
-       -- its position in the ordered list of cases, then its words
        CASE WHEN failed THEN {{ kinds }}[error_case] END AS error_kind,
        CASE WHEN failed THEN CASE WHEN error_case = {{ tier_case }} THEN 'service_tier=' || service_tier
                                   ELSE {{ dimensions }}[error_case] END END AS error_dimension,
@@ -23,31 +67,5 @@ SELECT call_id,
            THEN provider_id || '/' || model_id || ': the model has no ' || service_tier
                 || ' prices in force'
            ELSE provider_id || '/' || model_id || ': ' || {{ messages }}[error_case] END END AS error
-FROM (
-    SELECT call_id, provider_id, model_id, service_tier, failed, units, unit,
-           CASE WHEN failed THEN CASE
-{%- for condition in conditions %}
-               WHEN {{ condition }} THEN {{ loop.index }}
-{%- endfor %}
-           END END AS error_case
-    FROM (
-        SELECT x.*,
-               -- BIGINT sums where the cell proves they fit (nearly always), else HUGEINT
-               x.cell_key IS NULL OR x.tier_error
-                   OR CASE WHEN {{ largest_watched }} <= x.safe_error
-                           THEN ({{ error_sum }}) > 0
-                           ELSE ({{ error_sum_wide }}) > 0 END AS failed,
-               CASE WHEN {{ largest }} <= x.safe_total
-                    THEN ({{ total_sum }})::HUGEINT
-                    ELSE {{ total_sum_wide }} END AS units
-        FROM usage_wide x
-    ) x
-) p
-{%- for k in unused %}
--- the view reads no {{ k }} (no call used it when it was generated): fail loudly if one does now
-UNION ALL
-SELECT call_id, NULL, 'USD', NULL, NULL,
-       error('usage_input uses {{ k }}, which pricing_wide_totals was generated without: '
-             || 'call engine.pricing.wide.key_usages(con) again')
-FROM usage_input WHERE {{ k }} <> 0
-{%- endfor %};
+FROM pricing_wide_units
+{{- unused_guard(["NULL", "'USD'", "NULL", "NULL"]) }};
