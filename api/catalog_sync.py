@@ -33,12 +33,12 @@ from byokvault.engine.importers import live
 from byokvault.engine.importers.common import now_utc
 from byokvault.engine.importers.live import INTERVAL_ENV, CatalogHolder, CatalogSyncer, SyncRun
 from byokvault.engine.importers.report import catalog_counts
+from byokvault.engine.redact import redact_logger, redact_optional
 
 from .engine import Planner, Settler
 from .gateway import Gateway
 from .metrics import settle_heap
 from .problems import ApiProblem
-from .redact import redact_logger, redact_optional
 from .routing import RouteService
 from .state import Resources
 
@@ -110,7 +110,7 @@ class CatalogSyncStatus(msgspec.Struct, kw_only=True):
 
 
 def run_out(run: SyncRun) -> SyncRunOut:
-    """A sync run as shown to an admin: a source URL's credentials never (api/redact.py)."""
+    """A sync run as shown to an admin: a source URL's credentials never (engine/redact.py)."""
     return SyncRunOut(
         started_at=run.started,
         finished_at=run.finished,

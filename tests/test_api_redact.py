@@ -1,4 +1,4 @@
-"""Source URLs never show their credentials: the redaction rule (api/redact.py) for all inputs,
+"""Source URLs never show their credentials: the redaction rule (engine/redact.py) for all inputs,
 and the live catalog sync's status, errors, metrics and logs over real HTTP on loopback with a
 source URL that carries a password and keys."""
 
@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 from test_import_server_sync import SourceServer, make_catalog, openrouter_doc
 
 from byokvault.api.app import create_app
-from byokvault.api.redact import UrlRedactingFilter, redact_url, redact_urls
+from byokvault.engine.redact import UrlRedactingFilter, redact_url, redact_urls
 
 SECRET_CHARS = st.text(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~", min_size=4

@@ -17,6 +17,7 @@ from byokvault.engine.cli import main
 from byokvault.engine.importers.fetch import FetchError
 from byokvault.engine.importers.local import import_ollama, import_openai_compatible
 from byokvault.engine.importers.openrouter import import_openrouter
+from byokvault.engine.importers.sources import SourcesConfig
 
 FIXTURES = Path(__file__).parent / "fixtures" / "import"
 AT = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
@@ -83,8 +84,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         routes = {"/api/tags": TAGS, "/v1/models": V1_MODELS}
-        if self.path in routes:
-            self._send(200, routes[self.path])
+        path = self.path.partition("?")[0]
+        if path in routes:
+            self._send(200, routes[path])
         else:
             self._send(500, {"error": "boom"})
 
@@ -193,3 +195,23 @@ def test_cli_imports_local_server_into_a_loadable_catalog(server: str, tmp_path:
     assert ollama.kind.value == "local"
     assert len(ollama.models) == 3
     assert all(row.amount == 0 for m in ollama.models for row in m.prices)
+
+
+def test_credentials_in_a_source_url_reach_no_row_report_or_error(server: str) -> None:
+    """A source configured with a key in its URL: the import still reads it, but the key is in
+    nothing the import produces (origin, provider base URL, provenance) nor in a fetch error."""
+    keyed = server.replace("http://", "http://ops:pw-canary-1@")
+    config = SourcesConfig(
+        priority=["curated", "openai-compatible"],
+        sources={"openai-compatible": {"url": keyed + "/v1/models?api_key=sk-canary-2"}},
+    )
+    result = import_openai_compatible(keyed + "/v1/models", config=config, recorded_at=AT)
+    assert result.models  # the credentials were used to read the source
+    row = next(r for m in result.models.values() for r in m.prices)
+    shown = [result.origin, result.providers["openai-compatible"].base_url, row.provenance.source]
+    assert all("127.0.0.1" in text for text in shown)  # each still names its source
+    assert not any("canary" in text for text in shown)
+    with pytest.raises(FetchError) as failed:
+        import_openai_compatible(keyed + "/nothing-here?token=sk-canary-3")
+    assert "127.0.0.1" in str(failed.value)
+    assert "canary" not in str(failed.value) and failed.value.__cause__ is None

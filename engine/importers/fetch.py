@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 
+from ..redact import redact_url, redact_urls
+
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
@@ -46,8 +48,10 @@ def read_source(
                 response = client.get(url, headers=headers)
             response.raise_for_status()
         except httpx.HTTPError as exc:
-            raise FetchError(f"{url}: fetch failed: {type(exc).__name__}: {exc}") from exc
-        return parse_json(response.content, url), url
+            failure = f"{url}: fetch failed: {type(exc).__name__}: {exc}"
+            raise FetchError(redact_urls(failure)) from None  # httpx's own text quotes the URL
+        origin = redact_url(url)  # the origin lands in reports and errors: no credentials
+        return parse_json(response.content, origin), origin
     path = Path(location)
     try:
         text = path.read_bytes()

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 
 from ..catalog.model import Modality, Mode
+from ..redact import redact_url
 from .common import ImportResult, ModelDraft, decimal_or_none, now_utc
 from .fetch import DEFAULT_TIMEOUT, FetchError, is_url, read_source
 from .infer import baseline_capabilities, default_modalities, mode_from_name
@@ -100,7 +101,8 @@ def import_openai_compatible(
     draft = result.provider(provider_id, provider)
     draft.kind = "local"
     if is_url(source):
-        draft.base_url = str(source).removesuffix("/models").removesuffix("/")
+        # the catalog is public: a key in the URL stays out of it (keys belong in the vault)
+        draft.base_url = redact_url(str(source).removesuffix("/models").removesuffix("/"))
     configured = (
         capabilities if capabilities is not None else _configured(config, OPENAI_COMPATIBLE)
     )

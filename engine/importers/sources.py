@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, model_validator
 from ..catalog.model import ApiStyle, AuthScheme, ProviderKind, Strict
 from ..catalog.yamlio import InputError, Problem, problems_from_validation, read_yaml, to_plain
 from ..paths import BUNDLED_CATALOG
+from ..redact import redact_url
 from .common import canonical_id
 
 SOURCES_FILE = "sources.yaml"
@@ -77,7 +78,8 @@ class SourcesConfig(Strict):
         setting = self.sources.get(source)
         if setting is None:
             return source
-        return setting.cite or setting.url
+        # a cited URL is stored in every imported row (YAML, Parquet): never its credentials
+        return redact_url(setting.cite or setting.url)
 
     @cached_property
     def imported_sources(self) -> frozenset[str]:

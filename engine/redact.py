@@ -14,7 +14,7 @@ import logging
 import re
 from urllib.parse import unquote
 
-from byokvault.engine.vault.secret import REDACTED
+from .vault.secret import REDACTED
 
 # A URL inside free text: up to whitespace, a quote or an angle bracket (``<`` also keeps an
 # already redacted URL unchanged, so redaction is idempotent), never ending on punctuation that
