@@ -14,7 +14,6 @@ loader before it replaces anything (``write_providers(validate=...)``).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -27,6 +26,7 @@ from typing import Any
 from ..catalog.load import CAPABILITIES_FILE, PROVIDERS_DIR, UNITS_FILE
 from ..catalog.model import Model, PriceRow, Provider
 from ..catalog.yamlio import read_yaml
+from ..durable import fsync_path
 from ..paths import BUNDLED_CATALOG
 from .sources import SOURCES_FILE
 
@@ -255,12 +255,4 @@ def _swap(live: Path, staged: Path, stage: Path) -> None:
     except OSError:
         old.replace(live)  # put the old one back: nothing changed
         raise
-    _fsync_dir(live.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(live.parent)

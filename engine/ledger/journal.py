@@ -25,6 +25,7 @@ from pathlib import Path
 
 import msgspec
 
+from ..durable import fsync_path
 from .rows import CanonRow, encode_canonical
 
 _HEADER = struct.Struct("<IB")
@@ -102,7 +103,7 @@ class Journal:
         created = not path.exists()
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_DSYNC, 0o600)
         if created:  # the file's directory entry must survive a crash too
-            _fsync_dir(path.parent)
+            fsync_path(path.parent)
         self.size = os.fstat(self._fd).st_size
 
     def write(self, buffers: Sequence[bytes]) -> None:
@@ -127,11 +128,3 @@ class Journal:
 
     def close(self) -> None:
         os.close(self._fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from ..durable import fsync_path
 from ..paths import data_dir
 from .rows import GENESIS
 from .store import DuckDBStore, canonical_sql
@@ -102,10 +103,10 @@ def _write_segment(
     tmp = directory / f".{name}.tmp"
     tmp.unlink(missing_ok=True)
     store.export(first, last, tmp)
-    _fsync(tmp)
+    fsync_path(tmp)
     digest = _sha256(tmp)
     tmp.replace(directory / name)
-    _fsync_dir(directory)
+    fsync_path(directory)
     return Segment(name, digest, check.records, first, last, prev, check.head)
 
 
@@ -116,21 +117,9 @@ def _write_manifest(directory: Path, segments: list[Segment]) -> None:
         return
     tmp = directory / f".{MANIFEST}.tmp"
     tmp.write_bytes(body)
-    _fsync(tmp)
+    fsync_path(tmp)
     tmp.replace(path)
-    _fsync_dir(directory)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    _fsync(directory)
+    fsync_path(directory)
 
 
 def _sha256(path: Path) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 import re
 import threading
 import uuid
@@ -28,6 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from ..duckdb_params import skip_absent_pandas
+from ..durable import fsync_path
 from ..paths import SQL_DIR, data_dir, sql_text
 from .errors import VaultError, VaultInputError
 from .groupcommit import AuditRow, GroupCommitter
@@ -745,10 +745,10 @@ class DuckDBVaultRepository:
             self._copy_to(tmp)  # on failure the old file is untouched and still open
             self._close_all()
             try:
-                _fsync_file(tmp)
+                fsync_path(tmp)
                 tmp.replace(self.path)
                 self.path.with_name(self.path.name + ".wal").unlink(missing_ok=True)
-                _fsync_dir(self.path.parent)
+                fsync_path(self.path.parent)
             finally:
                 self._con = self._connect()  # the new file, or the old one if the swap failed
 
@@ -818,18 +818,6 @@ def _now() -> datetime:
     from .clock import now
 
     return now()
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    _fsync_file(path)
 
 
 def _sealed_of(rows: list[tuple[Any, ...]]) -> SealedSecret | None:
