@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,6 +24,7 @@ from anyio import to_thread
 from litestar import Response
 from litestar.response import Stream
 
+from byokvault.engine.ids import random_hex
 from byokvault.engine.pricing.extract import Extracted, ExtractionError
 from byokvault.engine.pricing.usage import UsageError
 
@@ -243,7 +243,7 @@ class Gateway:
     async def _run(
         self, call: CallRequest, tenant_id: str, started: float, entry: Any
     ) -> tuple[Response[Any] | Stream, asyncio.Future[None] | None]:
-        call_id = "call_" + uuid.uuid4().hex
+        call_id = "call_" + random_hex(32)
         plan: CallPlan = await to_thread.run_sync(self.planner.plan, tenant_id, call, call_id)
         self.res.metrics.observe(
             "byokvault_gateway_plan_seconds",

@@ -12,9 +12,7 @@ column is vectorized.
 from __future__ import annotations
 
 import hashlib
-import os
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import accumulate
@@ -22,6 +20,7 @@ from operator import attrgetter
 
 import pyarrow as pa
 
+from ..ids import random_hex
 from . import journal
 from .record import BillingRecord, LedgerEntry
 from .rows import (
@@ -105,22 +104,9 @@ def canon_of(record: BillingRecord, record_id: str) -> CanonRow:
     )
 
 
-_ID_BATCH = 256
-_NONE: Iterator[str] = iter(())
-_ids = threading.local()  # per thread: an iterator over ids made from one urandom call
-os.register_at_fork(after_in_child=_ids.__dict__.clear)  # a child must not reuse the parent's
-
-
 def new_record_id() -> str:
-    """``rec_`` + 32 random hex digits (128 bits from os.urandom, like a uuid4). One urandom
-    call per 256 ids: a syscall per id dropped and re-took the GIL for every record, which
-    under load cost more than the rest of the submit path."""
-    record_id = next(getattr(_ids, "ids", _NONE), None)
-    if record_id is None:
-        text = os.urandom(16 * _ID_BATCH).hex()
-        _ids.ids = iter(["rec_" + text[i : i + 32] for i in range(0, len(text), 32)])
-        record_id = next(_ids.ids)
-    return record_id
+    """``rec_`` + 32 random hex digits (128 bits, like a uuid4)."""
+    return "rec_" + random_hex(32)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,6 @@ Quotes are kept behind the small ``QuoteStore`` seam (in memory, or a DuckDB fil
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import duckdb
 import msgspec
 import pyarrow as pa
 
+from ..ids import random_hex
 from ..paths import sql_text
 from .cost import DEFAULT_CONTEXT, LineItem, PricingContext, as_utc, price_model
 from .index import ModelPrices, PriceIndex, PriceRow, PricingError
@@ -214,7 +214,7 @@ class Quoter:
             frozen, provider_id, model_id, self.prices.catalog_version, usage, at, context
         )
         quote = Quote(
-            id="q_" + secrets.token_hex(12),
+            id="q_" + random_hex(24),
             created_at=now,
             expires_at=now + self.ttl,
             usage=usage,
