@@ -9,15 +9,17 @@ so a call naming it is refused (``quote_not_found``) before the provider is paid
 
 from __future__ import annotations
 
-import queue
+import contextlib
+import logging
 import threading
-import time
 from collections import OrderedDict
+from concurrent.futures import Future
 from pathlib import Path
 
+from byokvault.engine.groupcommit import GroupCommit
 from byokvault.engine.pricing.quote import DuckDBQuoteStore, Quote
 
-_STOP = object()
+log = logging.getLogger(__name__)
 
 
 class WriteBehindQuoteStore:
@@ -30,73 +32,64 @@ class WriteBehindQuoteStore:
         self, path: Path, max_batch: int = 1000, recent: int = 2048, linger_s: float = 0.05
     ) -> None:
         self._memory: OrderedDict[str, Quote] = OrderedDict()  # the newest, oldest first
+        self._committed: set[str] = set()  # ids in memory whose batch committed
         self._memory_lock = threading.Lock()
         self._recent = recent
-        self._linger_s = linger_s
-        self._puts = 0  # quotes put so far
-        self._committed = 0  # of which committed (the writer commits in put order)
+        self._last: Future[None] | None = None  # the newest put's commit (batches go in order)
         self.durable = DuckDBQuoteStore(path)
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._max_batch = max_batch
-        self._thread = threading.Thread(target=self._run, name="quote-writer", daemon=True)
-        self._thread.start()
+        # A DuckDB commit costs ~3-4 ms of CPU whatever its size: committing whatever happens to
+        # be queued (a handful at 1,000 quotes/s) kept half a core busy beside the server, so a
+        # batch gathers what ``linger_s`` brings.
+        self._writer: GroupCommit[Quote, None] = GroupCommit(
+            self._commit_batch, max_batch=max_batch, name="quote", linger_s=linger_s
+        )
 
     def put(self, quote: Quote) -> None:
         with self._memory_lock:
             self._memory[quote.id] = quote
-            self._puts += 1
             self._evict()
-        self._queue.put(quote)
+        self._last = self._writer.submit(quote)
 
     def _evict(self) -> None:
-        """Drop the oldest quotes beyond ``recent`` that are committed (an uncommitted quote
-        stays: memory is its only copy). Called with the lock held."""
-        memory = self._memory
-        while len(memory) > self._recent and self._puts - len(memory) < self._committed:
-            memory.popitem(last=False)
+        """Drop the oldest committed quotes beyond ``recent`` (an uncommitted one stays, pending
+        or failed: memory is its only copy). Called with the lock held."""
+        excess = len(self._memory) - self._recent
+        if excess <= 0:
+            return
+        drop = []
+        for quote_id in self._memory:  # oldest first; usually the first ones are committed
+            if quote_id in self._committed:
+                drop.append(quote_id)
+                if len(drop) == excess:
+                    break
+        for quote_id in drop:
+            del self._memory[quote_id]
+            self._committed.discard(quote_id)
 
     def get(self, quote_id: str) -> Quote | None:
         with self._memory_lock:
             found = self._memory.get(quote_id)
         return found or self.durable.get(quote_id)
 
-    def _run(self) -> None:
-        while True:
-            batch = self._next_batch()
-            stop = _STOP in batch
-            quotes = [q for q in batch if isinstance(q, Quote)]
-            if quotes:
-                self.durable.put_many(quotes)  # one transaction for the batch: one commit
-                with self._memory_lock:
-                    self._committed += len(quotes)
-            if stop:
-                return
-
-    def _next_batch(self) -> list[object]:
-        """The quotes queued within ``linger_s`` of the first (or ``max_batch`` of them): a
-        DuckDB commit costs ~3-4 ms of CPU whatever its size, so committing whatever happens
-        to be queued (a handful at 1,000 quotes/s) kept half a core busy beside the server."""
-        batch = [self._queue.get()]
-        deadline = time.monotonic() + self._linger_s
-        while len(batch) < self._max_batch and batch[-1] is not _STOP:
-            remaining = deadline - time.monotonic()
-            try:
-                if remaining > 0:
-                    batch.append(self._queue.get(timeout=remaining))
-                else:
-                    batch.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        return batch
+    def _commit_batch(self, quotes: list[Quote]) -> list[None]:
+        try:
+            self.durable.put_many(quotes)  # one transaction for the batch: one commit
+        except Exception as exc:  # they stay in memory (honored until then), never evicted
+            log.error("%d quotes not committed: %s", len(quotes), type(exc).__name__)
+            raise
+        with self._memory_lock:
+            self._committed.update(q.id for q in quotes if q.id in self._memory)
+            self._evict()
+        return [None] * len(quotes)
 
     def flush(self, timeout: float = 30.0) -> None:
-        """Wait until every quote put so far is committed."""
-        deadline = time.monotonic() + timeout
-        while self._committed < self._puts and time.monotonic() < deadline:
-            time.sleep(0.001)
+        """Wait until every quote put so far is committed (or its commit failed)."""
+        last = self._last
+        if last is not None:
+            with contextlib.suppress(Exception):
+                last.result(timeout)
 
     def close(self) -> None:
         """Commit every queued quote, then close."""
-        self._queue.put(_STOP)
-        self._thread.join(timeout=30)
+        self._writer.close()
         self.durable.close()

@@ -10,14 +10,15 @@ the value the item's Future resolves with, or an exception that fails only that 
 idempotency conflict). Futures are answered only after ``commit`` returns; if it raises, every
 item of the batch fails with that exception and the writer goes on with the next batch.
 
-Used by the ledger writer (engine/ledger/writer.py) and the vault's audit rows
-(engine/vault/groupcommit.py).
+Used by the ledger writer (engine/ledger/writer.py), the vault's audit rows
+(engine/vault/groupcommit.py) and the API's write-behind quote store (api/quotestore.py).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from typing import Generic, TypeVar
@@ -33,9 +34,15 @@ _STOP = object()
 class GroupCommit(Generic[T, R]):
     """A single writer thread draining a queue into batches of at most ``max_batch`` items."""
 
-    def __init__(self, commit: CommitBatch, *, max_batch: int, name: str) -> None:
+    def __init__(
+        self, commit: CommitBatch, *, max_batch: int, name: str, linger_s: float = 0.0
+    ) -> None:
         self._commit = commit
         self._max_batch = max_batch
+        # 0: take only what is already queued (no added latency for a lone item); > 0: wait up
+        # to this long after a batch's first item for more (for writers whose callers do not
+        # wait, where one commit per batch is what matters)
+        self._linger_s = linger_s
         self.name = name
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._closing = threading.Lock()
@@ -77,14 +84,20 @@ class GroupCommit(Generic[T, R]):
                 return
 
     def _next_batch(self) -> tuple[list[tuple[T, Future[R]]], bool]:
-        """Block for the first job, then take whatever else is already queued."""
+        """Block for the first job, then take whatever else is queued (within the linger)."""
         first = self._queue.get()
         if first is _STOP:
             return [], True
         batch = [first]
+        deadline = time.monotonic() + self._linger_s
         while len(batch) < self._max_batch:
+            remaining = deadline - time.monotonic()
             try:
-                job = self._queue.get_nowait()
+                job = (
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
             except queue.Empty:
                 break
             if job is _STOP:

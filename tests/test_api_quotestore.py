@@ -68,3 +68,30 @@ def test_a_batch_gathers_its_linger_window(acme_index, tmp_path: Path) -> None:
     quotes(acme_index, store, 50)  # all within the first quote's linger window
     store.close()
     assert commits == [50]
+
+
+def test_a_failed_commit_keeps_its_quotes_and_the_writer_goes_on(
+    acme_index, tmp_path: Path
+) -> None:
+    """A batch whose commit fails stays in memory (still honored, never evicted); the next
+    batches commit as before."""
+    store = WriteBehindQuoteStore(tmp_path / "q.duckdb", recent=0, linger_s=0.001)
+    put_many = store.durable.put_many
+    failures = iter([OSError("disk full")])
+
+    def flaky(batch: list) -> None:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        put_many(batch)
+
+    store.durable.put_many = flaky
+    lost = quotes(acme_index, store, 1)
+    store.flush()
+    kept = quotes(acme_index, store, 3)
+    store.flush()
+    assert all(store.get(q.id) == q for q in lost + kept)
+    assert [q.id for q in lost] == list(store._memory)  # only the uncommitted one stays
+    store.close()
+    reopened = DuckDBQuoteStore(tmp_path / "q.duckdb")
+    assert all(reopened.get(q.id) == q for q in kept) and reopened.get(lost[0].id) is None
