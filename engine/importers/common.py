@@ -9,7 +9,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..catalog.model import (
     ID_PATTERN,
@@ -20,6 +20,9 @@ from ..catalog.model import (
     PriceRow,
     Provenance,
 )
+
+if TYPE_CHECKING:  # sources.py imports this module
+    from .sources import SourcesConfig
 
 # A source price without a start date applies "since always" in the source (genai-prices uses
 # its first price for any earlier timestamp); this timestamp stands for that lower bound.
@@ -129,6 +132,14 @@ class ImportResult:
     entries_read: int = 0
     # what provenance.source says (the source's published URL); the importer name if unset
     cite: str = ""
+
+    @classmethod
+    def begin(
+        cls, source: str, origin: str, config: SourcesConfig, recorded_at: datetime | None
+    ) -> ImportResult:
+        """An empty result for one import of ``source`` (read from ``origin``), citing the
+        source's published URL and stamped now unless ``recorded_at`` is given."""
+        return cls(source, origin, recorded_at or now_utc(), cite=config.cite(source))
 
     def provenance(self) -> Provenance:
         return Provenance(source=self.cite or self.source, recorded_at=self.recorded_at)

@@ -39,7 +39,7 @@ from ..catalog.model import (
     ServiceTier,
     TimeWindow,
 )
-from .common import UNDATED, ImportResult, ModelDraft, decimal_or_none, now_utc
+from .common import UNDATED, ImportResult, ModelDraft, decimal_or_none
 from .fetch import is_url, read_source
 from .infer import baseline_capabilities, default_modalities, mode_from_name
 from .sources import SourcesConfig, load_sources
@@ -104,8 +104,7 @@ def import_genai_prices(
         data, origin = [_raw(p) for p in source], "genai_prices package data"
     if not isinstance(data, list):
         raise ValueError(f"{origin}: genai-prices data must be a list of providers")
-    result = ImportResult(SOURCE, origin, recorded_at or now_utc())
-    result.cite = config.cite(SOURCE)
+    result = ImportResult.begin(SOURCE, origin, config, recorded_at)
     for raw_provider in data:
         _import_provider(_raw(raw_provider), result, config)
     return result

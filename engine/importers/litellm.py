@@ -42,7 +42,6 @@ from .common import (
     ImportResult,
     ModelDraft,
     decimal_or_none,
-    now_utc,
     plain,
     rebuilt,
 )
@@ -140,8 +139,7 @@ def import_litellm(
     data, origin = source_data(source, "litellm")
     if not isinstance(data, Mapping):
         raise ValueError(f"{origin}: the LiteLLM cost map must be a JSON object")
-    result = ImportResult(SOURCE, origin, recorded_at or now_utc())
-    result.cite = config.cite(SOURCE)
+    result = ImportResult.begin(SOURCE, origin, config, recorded_at)
     aliases: list[tuple[str, str]] = []
     names: dict[str, tuple[str, str]] = {}
     for key, entry in data.items():

@@ -22,7 +22,7 @@ import httpx
 
 from ..catalog.model import Modality, Mode
 from ..redact import redact_url
-from .common import ImportResult, ModelDraft, decimal_or_none, now_utc
+from .common import ImportResult, ModelDraft, decimal_or_none
 from .fetch import DEFAULT_TIMEOUT, FetchError, is_url, read_source
 from .infer import baseline_capabilities, default_modalities, mode_from_name
 from .sources import SourcesConfig, load_sources
@@ -57,8 +57,7 @@ def import_ollama(
     models = data.get("models") if isinstance(data, Mapping) else None
     if not isinstance(models, list):
         raise ValueError(f"{origin}: expected Ollama's {{'models': [...]}} response")
-    result = ImportResult(OLLAMA, origin, recorded_at or now_utc())
-    result.cite = config.cite(OLLAMA)
+    result = ImportResult.begin(OLLAMA, origin, config, recorded_at)
     provider_id = config.provider_id(OLLAMA, OLLAMA)
     result.provider(provider_id, OLLAMA).kind = "local"
     configured = capabilities if capabilities is not None else _configured(config, OLLAMA)
@@ -95,8 +94,7 @@ def import_openai_compatible(
     models = data.get("data") if isinstance(data, Mapping) else None
     if not isinstance(models, list):
         raise ValueError(f"{origin}: expected an OpenAI-style {{'data': [...]}} model list")
-    result = ImportResult(OPENAI_COMPATIBLE, origin, recorded_at or now_utc())
-    result.cite = config.cite(OPENAI_COMPATIBLE)
+    result = ImportResult.begin(OPENAI_COMPATIBLE, origin, config, recorded_at)
     provider_id = config.provider_id(OPENAI_COMPATIBLE, provider)
     draft = result.provider(provider_id, provider)
     draft.kind = "local"

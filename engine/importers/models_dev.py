@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog.model import Conditions, LongContextTier, Modality, Mode, PriceRow, ProviderKind
-from .common import ImportResult, ModelDraft, decimal_or_none, now_utc
+from .common import ImportResult, ModelDraft, decimal_or_none
 from .fetch import source_data
 from .infer import baseline_capabilities, mode_from_name
 from .sources import SourcesConfig, load_sources
@@ -64,8 +64,7 @@ def import_models_dev(
     data, origin = source_data(source, "models.dev")
     if not isinstance(data, Mapping):
         raise ValueError(f"{origin}: models.dev data must be a JSON object of providers")
-    result = ImportResult(SOURCE, origin, recorded_at or now_utc())
-    result.cite = config.cite(SOURCE)
+    result = ImportResult.begin(SOURCE, origin, config, recorded_at)
     for name, raw in data.items():
         if not isinstance(raw, Mapping):
             result.skipped["provider entry is not an object"] += 1

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..catalog.model import Modality, Mode, PriceRow
-from .common import ImportResult, ModelDraft, decimal_or_none, now_utc, plain
+from .common import ImportResult, ModelDraft, decimal_or_none, plain
 from .fetch import source_data
 from .infer import baseline_capabilities, mode_from_name
 from .sources import SourcesConfig, load_sources
@@ -85,8 +85,7 @@ def import_openrouter(
     models = data.get("data") if isinstance(data, Mapping) else None
     if not isinstance(models, list):
         raise ValueError(f"{origin}: expected OpenRouter's {{'data': [models]}} response")
-    result = ImportResult(SOURCE, origin, recorded_at or now_utc())
-    result.cite = config.cite(SOURCE)
+    result = ImportResult.begin(SOURCE, origin, config, recorded_at)
     provider_id = config.provider_id(SOURCE, PROVIDER)
     result.provider(provider_id, PROVIDER).base_url = "https://openrouter.ai/api/v1"
     for raw in models:
