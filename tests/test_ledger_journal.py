@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from byokvault.engine import appendlog
 from byokvault.engine.ledger import Ledger
-from byokvault.engine.ledger import journal as journal_module
 from byokvault.engine.ledger import store as store_module
 from byokvault.engine.ledger.batch import chain_batch
 from byokvault.engine.ledger.journal import Journal, JournalCorrupt
@@ -138,7 +138,7 @@ def test_a_failed_journal_write_fails_closed(tmp_path: Path, monkeypatch) -> Non
 
     with Ledger(db) as ledger:
         ledger.append(make_record(0))
-        monkeypatch.setattr(journal_module.os, "writev", broken)
+        monkeypatch.setattr(appendlog.os, "writev", broken)
         with pytest.raises(OSError, match="EIO"):
             ledger.append(make_record(1))
         monkeypatch.undo()

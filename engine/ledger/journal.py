@@ -17,7 +17,6 @@ frame that does not verify is corruption, and the store refuses to open rather t
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,12 +24,11 @@ from pathlib import Path
 
 import msgspec
 
-from ..durable import fsync_path
+from ..appendlog import AppendLog
 from .rows import CanonRow, encode_canonical
 
 _HEADER = struct.Struct("<IB")
 _HASH = 64  # hex sha256
-_IOV_MAX = 1024  # buffers per writev (the Linux limit)
 _decode = msgspec.json.Decoder(CanonRow).decode
 
 
@@ -95,36 +93,6 @@ def _verified(body: bytes, prev_hash: str, row_hash: str, prev: str | None, n: i
     return Frame(canon, body, prev_hash, row_hash)
 
 
-class Journal:
-    """The open journal file: ``write`` returns once the bytes are durable."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        created = not path.exists()
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_DSYNC, 0o600)
-        if created:  # the file's directory entry must survive a crash too
-            fsync_path(path.parent)
-        self.size = os.fstat(self._fd).st_size
-
-    def write(self, buffers: Sequence[bytes]) -> None:
-        """Append ``buffers`` with one gathered write; durable when it returns. The file is
-        opened O_DSYNC, so that write(2) is also the sync: a lone append costs one system call
-        (one GIL hand-off, which under load can cost as much as the sync itself)."""
-        if len(buffers) > _IOV_MAX:
-            buffers = [b"".join(buffers)]
-        size = sum(map(len, buffers))
-        written = os.writev(self._fd, buffers)
-        if written < size:  # a short write (rare): finish it plainly
-            view = memoryview(b"".join(buffers))[written:]
-            while view:
-                view = view[os.write(self._fd, view) :]
-        self.size += size
-
-    def reset(self) -> None:
-        """Empty the journal (only once the table durably holds every frame in it)."""
-        os.ftruncate(self._fd, 0)
-        os.fsync(self._fd)
-        self.size = 0
-
-    def close(self) -> None:
-        os.close(self._fd)
+class Journal(AppendLog):
+    """The open journal file (``engine/appendlog.py``): ``write`` returns once the bytes are
+    durable."""
