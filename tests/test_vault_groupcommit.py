@@ -127,8 +127,8 @@ def test_a_warm_resolution_runs_no_query(vault: Vault, monkeypatch) -> None:
 
     use = vault.repo._use
 
-    def no_query_here():  # the audit writer's own thread still commits
-        if threading.current_thread().name != "vault-audit-writer":
+    def no_query_here():  # the audit log's applier thread still inserts, off the call's path
+        if threading.current_thread().name != "vault-audit-apply":
             raise AssertionError("a warm resolution must not query the key store")
         return use()
 

@@ -1,9 +1,9 @@
 """Group commit for the vault's audit rows (access events, resolutions).
 
-Each audit row used to be its own synced DuckDB commit (~1-3 ms, serialized). Callers on any
-thread ``submit`` a row and get a Future; the shared group-commit writer
-(``byokvault.engine.groupcommit``) writes everything queued in ONE transaction, then resolves
-the futures.
+Callers on any thread ``submit`` a row and get a Future; the shared group-commit writer
+(``byokvault.engine.groupcommit``) hands everything queued to ``commit`` as one batch, then
+resolves the futures. The vault's ``commit`` is the audit log's one synced write
+(``auditlog.py``: journal first, tables right after).
 
 A caller that waits on its Future knows its row is durable: "no audit row, no secret" still
 holds. If a batch fails, each row is retried alone so that one bad row (e.g. a reused call id)

@@ -3,10 +3,11 @@ the platform key where the caller's policy allows it, then a local endpoint (no 
 record one resolution row per call (tiers tried, credential used, why others were skipped, fund
 source). The ledger joins on ``call_id``. Policy is the caller's: this module reads no rules.
 
-The resolution row goes through the audit group commit. ``resolve(wait=False)`` returns before
-it is committed (the access event of an opened key is always committed first, in
-``decrypt_for_call``): a caller such as the gateway then waits on ``Resolution.durable`` before
-it bills, so the row's commit overlaps the provider call instead of delaying it.
+The resolution row goes through the audit group commit (durable once in the audit log,
+``auditlog.py``). ``resolve(wait=False)`` returns before it is durable (the access event of an
+opened key is always durable first, in ``decrypt_for_call``): a caller such as the gateway then
+waits on ``Resolution.durable`` before it bills, so the row's write overlaps the provider call
+instead of delaying it.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ import pyarrow as pa
 from ..duckdb_params import skip_absent_pandas
 from ..durable import fsync_path
 from ..paths import SQL_DIR, data_dir, sql_text
+from .auditlog import JournaledAudit
 from .errors import VaultError, VaultInputError
 from .groupcommit import AuditRow, GroupCommitter
 from .model import (
@@ -153,6 +154,11 @@ def migration_files(folder: str = "vault") -> list[tuple[str, str]]:
 
 def audit_path_for(path: Path) -> Path:
     return path.with_name(path.stem + "_audit.duckdb")
+
+
+def audit_log_path(path: Path) -> Path:
+    """The audit rows' journal (``auditlog.py``), beside the audit store."""
+    return path.with_name(path.stem + "_audit.journal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +303,10 @@ class DuckDBVaultRepository:
         _claim(self.path)
         try:
             self._open()
-        except BaseException:
+        except BaseException:  # (AuditLogDamaged, a migration failed): don't keep the files
+            if getattr(self, "_con", None) is not None:
+                with contextlib.suppress(duckdb.Error):
+                    self._con.close()
             _release(self.path)
             raise
 
@@ -316,9 +325,14 @@ class DuckDBVaultRepository:
         self._migrate("audit", "vault/audit")
         self._con.execute(f'USE "{self._main}"')
         self._cache = _CredentialCache()
+        # Audit rows: journal first (one O_DSYNC write acknowledges them), tables right after;
+        # opening replays what the tables lack.
+        self.audit_log = JournaledAudit(audit_log_path(self.path), self._commit_audit)
         self._call_ids: OrderedDict[str, None] = OrderedDict()
         self._call_ids_lock = threading.Lock()
-        self.audit_writer = GroupCommitter(self._commit_audit, name="vault-audit")
+        self._call_ids_complete = self._remember_resolved()
+        self._call_id_checker: ThreadPoolExecutor | None = None
+        self.audit_writer = GroupCommitter(self.audit_log.commit, name="vault-audit")
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -611,6 +625,7 @@ class DuckDBVaultRepository:
     def access_log(
         self, tenant_id: str, credential_id: str | None = None, limit: int = 100
     ) -> list[AccessEvent]:
+        self.audit_log.settle()
         with self._use() as cur:
             rows = cur.execute(
                 Q["access_log"], [tenant_id, credential_id, credential_id, limit]
@@ -618,6 +633,7 @@ class DuckDBVaultRepository:
         return [AccessEvent(*r[:7], AccessResult(r[7]), r[8]) for r in rows]
 
     def failures_since(self, credential_id: str, since: datetime) -> int:
+        self.audit_log.settle()
         with self._use() as cur:
             return int(cur.execute(Q["failures_since"], [credential_id, since]).fetchone()[0])
 
@@ -625,14 +641,11 @@ class DuckDBVaultRepository:
         self.submit_resolution(record).result()
 
     def submit_resolution(self, record: ResolutionRecord) -> Future[None]:
-        """Queue the call's resolution row; the Future resolves once it is committed. A call id
-        seen in this process is refused at once (the table's primary key refuses older ones)."""
-        with self._call_ids_lock:
-            if record.call_id in self._call_ids:
-                raise VaultInputError("call_id", f"{record.call_id!r} was already resolved")
-            self._call_ids[record.call_id] = None
-            if len(self._call_ids) > RECENT_CALL_IDS:
-                self._call_ids.popitem(last=False)
+        """Queue the call's resolution row; the Future resolves once it is durable (in the
+        audit log). A remembered call id is refused at once; while the memory holds every
+        resolved call id (up to ``RECENT_CALL_IDS``) a new one is provably new, beyond that an
+        unknown one is looked up in the table first, off the caller's thread."""
+        complete = self._remember_call_id(record.call_id)
         tiers = json.dumps(
             [
                 {
@@ -653,10 +666,59 @@ class DuckDBVaultRepository:
             str(record.fund_source),
             tiers,
         )
-        return self.audit_writer.submit("resolution", values)
+        if complete:
+            return self.audit_writer.submit("resolution", values)
+        return self._submit_if_unresolved(record.call_id, values)
+
+    def _remember_resolved(self) -> bool:
+        """Load the newest resolved call ids; True when that is all of them."""
+        with self._use() as cur:
+            total = cur.execute(Q["resolution_count"]).fetchone()[0]
+            rows = cur.execute(Q["recent_call_ids"], [RECENT_CALL_IDS]).fetchall()
+        self._call_ids.update((call_id, None) for (call_id,) in rows)
+        return total <= RECENT_CALL_IDS
+
+    def _remember_call_id(self, call_id: str) -> bool:
+        """Remember a new call id (raise if it is remembered already); True when every resolved
+        call id is remembered, so this one is provably new."""
+        with self._call_ids_lock:
+            if call_id in self._call_ids:
+                raise VaultInputError("call_id", f"{call_id!r} was already resolved")
+            self._call_ids[call_id] = None
+            if len(self._call_ids) > RECENT_CALL_IDS:
+                self._call_ids.popitem(last=False)
+                self._call_ids_complete = False
+            return self._call_ids_complete
+
+    def _submit_if_unresolved(self, call_id: str, values: tuple[Any, ...]) -> Future[None]:
+        """Submit the row once the table shows the call id unused (on a checker thread: the
+        lookup overlaps the provider call, as the row's own write does)."""
+        done: Future[None] = Future()
+
+        def check() -> None:
+            try:
+                self.audit_log.settle()  # the table holds every row acknowledged so far
+                if self.resolution_stored(call_id):
+                    raise VaultInputError("call_id", f"{call_id!r} was already resolved")
+                written = self.audit_writer.submit("resolution", values)
+            except BaseException as exc:
+                done.set_exception(exc)
+                return
+            written.add_done_callback(lambda f: _pass_outcome(f, done))
+
+        with self._call_ids_lock:
+            if self._call_id_checker is None:
+                self._call_id_checker = ThreadPoolExecutor(1, "vault-call-id-check")
+        self._call_id_checker.submit(check)
+        return done
+
+    def resolution_stored(self, call_id: str) -> bool:
+        with self._use() as cur:
+            return cur.execute(Q["resolution"], [call_id]).fetchone() is not None
 
     def _commit_audit(self, rows: Sequence[AuditRow]) -> None:
-        """One group commit: every queued audit row in one transaction (Arrow bulk inserts)."""
+        """Apply journaled audit rows: one transaction (Arrow bulk inserts); rows the tables
+        already hold are skipped (a replay may repeat some)."""
         tables: dict[str, list[tuple[Any, ...]]] = {}
         for row in rows:
             tables.setdefault(row.table, []).append(row.values)
@@ -675,6 +737,7 @@ class DuckDBVaultRepository:
                     cur.unregister(name)
 
     def resolution(self, call_id: str) -> ResolutionRecord | None:
+        self.audit_log.settle()
         with self._use() as cur:
             row = cur.execute(Q["resolution"], [call_id]).fetchone()
         if row is None:
@@ -775,7 +838,10 @@ class DuckDBVaultRepository:
         self._con.close()
 
     def close(self) -> None:
-        self.audit_writer.close()  # commits every queued audit row first
+        self.audit_writer.close()  # journals every queued audit row first
+        if self._call_id_checker is not None:
+            self._call_id_checker.shutdown()
+        self.audit_log.close()  # then applies them to the tables
         with self._lock.exclusive():
             if self._closed:
                 return
@@ -818,6 +884,14 @@ def _now() -> datetime:
     from .clock import now
 
     return now()
+
+
+def _pass_outcome(source: Future[None], target: Future[None]) -> None:
+    exc = source.exception()
+    if exc is None:
+        target.set_result(None)
+    else:
+        target.set_exception(exc)
 
 
 def _sealed_of(rows: list[tuple[Any, ...]]) -> SealedSecret | None:

@@ -112,13 +112,15 @@ WHERE credential_id = ?;
 DELETE FROM vault_credentials WHERE credential_id = ?;
 
 -- name: insert_access
-INSERT INTO audit.vault_access_log
+-- Audit inserts ignore a row the table already holds: replaying the audit log after a crash
+-- may repeat rows applied just before it (engine/vault/auditlog.py).
+INSERT OR IGNORE INTO audit.vault_access_log
     (event_id, occurred_at, actor, tenant_id, credential_id, purpose, call_id, result, detail)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: insert_access_batch
 -- One group commit's access events (an Arrow table registered as access_batch).
-INSERT INTO audit.vault_access_log
+INSERT OR IGNORE INTO audit.vault_access_log
     (event_id, occurred_at, actor, tenant_id, credential_id, purpose, call_id, result, detail)
 SELECT event_id, occurred_at, actor, tenant_id, credential_id, purpose, call_id, result, detail
 FROM access_batch;
@@ -135,16 +137,26 @@ SELECT count(*) FROM audit.vault_access_log
 WHERE credential_id = ? AND result IN ('denied', 'failed') AND occurred_at >= ?;
 
 -- name: insert_resolution
-INSERT INTO audit.vault_resolutions
+INSERT OR IGNORE INTO audit.vault_resolutions
     (call_id, occurred_at, tenant_id, provider_id, credential_id, fund_source, tiers)
 VALUES (?, ?, ?, ?, ?, ?, ?);
 
 -- name: insert_resolution_batch
 -- One group commit's resolution rows (an Arrow table registered as resolution_batch).
-INSERT INTO audit.vault_resolutions
+INSERT OR IGNORE INTO audit.vault_resolutions
     (call_id, occurred_at, tenant_id, provider_id, credential_id, fund_source, tiers)
 SELECT call_id, occurred_at, tenant_id, provider_id, credential_id, fund_source, tiers
 FROM resolution_batch;
+
+-- name: resolution_count
+SELECT count(*) FROM audit.vault_resolutions;
+
+-- name: recent_call_ids
+-- The newest resolved call ids, oldest first (the vault remembers them to refuse a reuse).
+SELECT call_id FROM (
+    SELECT call_id, occurred_at FROM audit.vault_resolutions
+    ORDER BY occurred_at DESC, call_id DESC LIMIT ?
+) ORDER BY occurred_at, call_id;
 
 -- name: resolution
 SELECT call_id, occurred_at, tenant_id, provider_id, credential_id, fund_source, tiers
