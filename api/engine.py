@@ -255,7 +255,7 @@ class Planner:
         )
         self.res.metrics.observe(
             "byokvault_gateway_resolve_seconds",
-            "Credential resolution per call, the access event's audit commit included",
+            "Credential resolution per call, the access event's synced audit-log write included",
             time.perf_counter() - started,
         )
         base_url = (

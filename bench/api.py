@@ -363,7 +363,11 @@ async def server_side(base: str, auth: dict[str, str]) -> None:
     for what, name, labels in (
         ("quote request (in the app)", "http_request", '{route="/v1/quote"}'),
         ("gateway: planning (route, credential, audited access)", "gateway_plan", ""),
-        ("gateway: credential resolution incl. audit commit", "gateway_resolve", ""),
+        (
+            "gateway: credential resolution incl. the access event's synced write",
+            "gateway_resolve",
+            "",
+        ),
         ("gateway: settlement (price, ledger commit)", "gateway_settle", ""),
         ("gateway: ledger commit waited for", "gateway_ledger_wait", ""),
     ):
