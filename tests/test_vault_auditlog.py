@@ -302,3 +302,18 @@ def test_rows_gather_into_one_apply_and_a_reader_cuts_it_short(tmp_path: Path, m
     assert time.monotonic() - started < 30  # the reader did not wait out the linger
     assert applied == [5]  # one transaction for the five
     vault.close()
+
+
+def test_closing_waits_for_a_call_id_still_being_checked(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(store_module, "RECENT_CALL_IDS", 1)
+    vault = _open_vault(tmp_path)
+    vault.add_credential("acme", "openai", "k", Secret(SECRET))
+    vault.resolve("acme", "openai", "first", allow_platform_fallback=False)
+    pending = vault.resolve("acme", "openai", "second", allow_platform_fallback=False, wait=False)
+    vault.close()  # "second" is looked up in the table (the memory holds one id) as this runs
+    pending.wait_durable(10)
+    reopened = _open_vault(tmp_path)
+    try:
+        assert reopened.repo.resolution("second") is not None
+    finally:
+        reopened.close()

@@ -838,9 +838,9 @@ class DuckDBVaultRepository:
         self._con.close()
 
     def close(self) -> None:
-        self.audit_writer.close()  # journals every queued audit row first
-        if self._call_id_checker is not None:
+        if self._call_id_checker is not None:  # its pending rows go to the writer first
             self._call_id_checker.shutdown()
+        self.audit_writer.close()  # journals every queued audit row
         self.audit_log.close()  # then applies them to the tables
         with self._lock.exclusive():
             if self._closed:
