@@ -33,6 +33,7 @@ import duckdb
 import msgspec
 import pyarrow as pa
 
+from byokvault.engine.durable import fsync_path
 from byokvault.engine.ledger import Ledger
 from byokvault.engine.ledger.audit import prepare, run_audit
 from byokvault.engine.ledger.batch import ChainedRows
@@ -40,7 +41,6 @@ from byokvault.engine.ledger.rows import GENESIS, chain_hash
 from byokvault.engine.ledger.segments import (
     MANIFEST,
     Segment,
-    _fsync,
     _sha256,
     read_manifest,
     verified_files,
@@ -133,8 +133,10 @@ def _batched(
             mine = records[worker::SUBMITTERS]
             for start in range(0, len(mine), WINDOW):
                 chunk = mine[start : start + WINDOW]
-                futures = ledger.submit_many(chunk) if many else [ledger.submit(r) for r in chunk]
-                for future in futures:
+                if many:  # one Future for the chunk
+                    ledger.submit_many(chunk).result()
+                    continue
+                for future in [ledger.submit(r) for r in chunk]:
                     future.result()
 
         cpu, started = time.process_time(), time.perf_counter()
@@ -276,7 +278,7 @@ def build_segments(directory: Path, rows: int, per_segment: int) -> list[Segment
         con.execute(
             f"COPY ({sql}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
         )
-        _fsync(tmp)
+        fsync_path(tmp)
         digest = _sha256(tmp)
         tmp.replace(directory / name)
         segments.append(Segment(name, digest, last - first + 1, first, last, prev, head))

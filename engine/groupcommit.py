@@ -35,10 +35,19 @@ class GroupCommit(Generic[T, R]):
     """A single writer thread draining a queue into batches of at most ``max_batch`` items."""
 
     def __init__(
-        self, commit: CommitBatch, *, max_batch: int, name: str, linger_s: float = 0.0
+        self,
+        commit: CommitBatch,
+        *,
+        max_batch: int,
+        name: str,
+        linger_s: float = 0.0,
+        size: Callable[[T], int] | None = None,
     ) -> None:
         self._commit = commit
         self._max_batch = max_batch
+        # what an item counts for against max_batch (default 1): an item may carry several
+        # records under one Future (the ledger's submit_many)
+        self._size = size
         # 0: take only what is already queued (no added latency for a lone item); > 0: wait up
         # to this long after a batch's first item for more (for writers whose callers do not
         # wait, where one commit per batch is what matters)
@@ -89,8 +98,10 @@ class GroupCommit(Generic[T, R]):
         if first is _STOP:
             return [], True
         batch = [first]
+        size = self._size
+        total = 1 if size is None else size(first[0])  # type: ignore[index]
         deadline = time.monotonic() + self._linger_s
-        while len(batch) < self._max_batch:
+        while total < self._max_batch:
             remaining = deadline - time.monotonic()
             try:
                 job = (
@@ -103,6 +114,7 @@ class GroupCommit(Generic[T, R]):
             if job is _STOP:
                 return batch, True  # type: ignore[return-value]
             batch.append(job)
+            total += 1 if size is None else size(job[0])  # type: ignore[index]
         return batch, False  # type: ignore[return-value]
 
     def _write(self, batch: list[tuple[T, Future[R]]]) -> None:

@@ -111,3 +111,22 @@ def test_close_commits_what_is_queued_then_refuses_new_items() -> None:
     assert [f.result(0) for f in futures] == list(range(7))
     with pytest.raises(RuntimeError, match="closed"):
         writer.submit(8)
+
+
+def test_an_item_counts_for_its_size_against_the_batch_limit() -> None:
+    release = threading.Event()
+    batches: list[list[list[int]]] = []
+
+    def commit(items: list[list[int]]) -> list[int]:
+        release.wait(5)
+        batches.append(items)
+        return [sum(item) for item in items]
+
+    writer: GroupCommit[list[int], int] = GroupCommit(commit, max_batch=10, name="t", size=len)
+    futures = [writer.submit([i] * 4) for i in range(12)]  # 4 records each
+    release.set()
+    assert [f.result(5) for f in futures] == [4 * i for i in range(12)]
+    writer.close()
+    assert [item[0] for batch in batches for item in batch] == list(range(12))
+    # a batch stops once it holds max_batch records or more: at most 3 items of 4 here
+    assert max(map(len, batches)) <= 3

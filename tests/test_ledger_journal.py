@@ -13,7 +13,7 @@ import pytest
 from byokvault.engine import appendlog
 from byokvault.engine.ledger import Ledger
 from byokvault.engine.ledger import store as store_module
-from byokvault.engine.ledger.batch import chain_batch
+from byokvault.engine.ledger.batch import chain_batch, prepare
 from byokvault.engine.ledger.journal import Journal, JournalCorrupt
 from byokvault.engine.ledger.rows import GENESIS
 from byokvault.engine.ledger.store import DuckDBStore, StoreFailed, journal_path
@@ -26,7 +26,7 @@ def _journal_only(db: Path, batches: list[list[int]], seq: int = 0, head: str = 
     acknowledging them (before the table got them). Returns each batch's frame bytes."""
     log, written = Journal(journal_path(db)), []
     for numbers in batches:
-        entries, rows = chain_batch([(make_record(n), None) for n in numbers], seq, head, _now())
+        entries, rows = chain_batch([prepare(make_record(n)) for n in numbers], seq, head, _now())
         log.write(rows.frames())
         written.append(b"".join(rows.frames()))
         seq, head = entries[-1].seq, entries[-1].row_hash
@@ -153,8 +153,8 @@ def test_the_journal_starts_over_once_the_table_has_it_all(tmp_path: Path, monke
     sizes = []
     with Ledger(db) as ledger:
         for start in range(0, 60, 6):
-            for future in ledger.submit_many(make_record(i) for i in range(start, start + 6)):
-                future.result()
+            outcomes = ledger.submit_many(make_record(i) for i in range(start, start + 6)).result()
+            assert [o.seq for o in outcomes] == list(range(start + 1, start + 7))
             sizes.append(journal_path(db).stat().st_size)
         assert max(sizes) < 10_000 + 6 * 2_000  # emptied again and again, never grown past
         assert sizes != sorted(sizes)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from byokvault.engine.ledger import FundSource, Kind, LedgerEntry, Usage
-from byokvault.engine.ledger.batch import canon_of, chain_batch, new_record_id
+from byokvault.engine.ledger.batch import chain_batch, new_record_id, prepare
 from byokvault.engine.ledger.record import reversal_of
 from byokvault.engine.ledger.rows import GENESIS, canonical, chain_hash, row_of, to_arrow
 from byokvault.engine.ledger.synthetic import make_record
@@ -206,9 +206,7 @@ def test_the_batch_encoder_matches_the_reference_rows(count: int) -> None:
             original = LedgerEntry(1, "rec_x", now, record, GENESIS, "")
             record = reversal_of(original, f"undo-{i}", "refund")
         records.append(record)
-    # some prepared by the submitter (canon_of), the rest (like reversals) by the writer
-    prepared = [(r, canon_of(r, new_record_id()) if i % 2 else None) for i, r in enumerate(records)]
-    entries, chained = chain_batch(prepared, 41, "f" * 64, now)
+    entries, chained = chain_batch([prepare(r) for r in records], 41, "f" * 64, now)
     table = chained.table()
     rows, prev = [], "f" * 64
     for seq, (record, entry) in enumerate(zip(records, entries, strict=True), start=42):

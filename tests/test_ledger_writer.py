@@ -304,3 +304,31 @@ def test_the_unique_constraint_backs_up_the_key_index(ledger_path: Path) -> None
             ledger.append(make_record(2))
     with pytest.raises(DuplicateKeys):
         DuckDBStore(ledger_path)
+
+
+def test_submit_many_answers_every_record_under_one_future(ledger_path: Path) -> None:
+    """One Future for the lot, one outcome per record in order: new entries, the original for
+    a retried key (earlier or in the same call), a conflict for a key reused with another
+    payload; a refused record keeps the whole call out of the queue."""
+    with Ledger(ledger_path) as ledger:
+        first = ledger.append(make_record(0))
+        changed = msgspec.structs.replace(make_record(1), tier="priority")
+        batch = [make_record(1), make_record(0), make_record(2), changed, make_record(1)]
+        outcomes = ledger.submit_many(batch).result(5)
+        assert [type(o).__name__ for o in outcomes] == [
+            "LedgerEntry",
+            "LedgerEntry",
+            "LedgerEntry",
+            "IdempotencyConflict",
+            "LedgerEntry",
+        ]
+        assert outcomes[1] == first and outcomes[4] == outcomes[0]
+        assert [outcomes[0].seq, outcomes[2].seq] == [2, 3]
+        assert outcomes[3].fields == ["tier"] and outcomes[3].original == outcomes[0]
+        bad = msgspec.structs.replace(make_record(9), tenant_id="")
+        with pytest.raises(RecordError):
+            ledger.submit_many([make_record(8), bad])
+        assert ledger.submit_many([]).result(5) == []
+        assert ledger.append(make_record(7)).seq == 4  # record 8 was never queued
+        check = verify_rows(ledger.store.scan(canonical=True))
+        assert check.ok and check.records == 4

@@ -2,31 +2,34 @@
 journal frames that make them durable, and (later, off the caller's path) the one Arrow table
 that a single ``INSERT ... SELECT`` writes.
 
-Each record is turned into its canonical form once (``CanonRow``: money as DECIMAL(38, 24)
-text, times as epoch µs); those same values are hashed, journaled as those very bytes, and
-become the stored columns (Arrow casts the money text to decimal128 in C++), so what is stored
-is by construction what was hashed. Per record this is a few µs of Python; everything per
-column is vectorized.
+A record's canonical bytes (rows.py: sorted-key compact JSON, money as DECIMAL(38, 24) text,
+times as epoch µs) are made once, by the submitter, straight from the caller's structs:
+``prepare`` formats one JSON text in a single pass, leaving out only the two values the writer
+assigns (``recorded_at`` and ``seq``). The writer splices those in, hashes and journals exactly
+those bytes, and the table is parsed from the same bytes (Arrow's JSON reader, in C++ without
+the GIL: the money text cast to decimal128, the µs to timestamps), so what is stored is by
+construction what was hashed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import accumulate
-from operator import attrgetter
+from decimal import Decimal
 
+import msgspec
 import pyarrow as pa
+import pyarrow.json as pa_json
 
 from ..ids import random_hex
 from . import journal
 from .record import BillingRecord, LedgerEntry
 from .rows import (
     ARROW_SCHEMA,
-    MONEY,
-    STAMP,
+    HASH_FIELDS,
     CanonLine,
     CanonRow,
     CanonUsage,
@@ -35,44 +38,164 @@ from .rows import (
     money_text,
 )
 
-_USAGE_TYPE = ARROW_SCHEMA.field("usage").type
-_LINES_TYPE = ARROW_SCHEMA.field("lines").type
 _sha256 = hashlib.sha256
 
 
-def _optional_money(value: object) -> str | None:
-    return None if value is None else money_text(value)  # type: ignore[arg-type]
+class Prepared(msgspec.Struct, gc=False):
+    """A new record, validated, with its canonical bytes around the two values the writer
+    assigns: ``head + recorded_at + middle + seq + tail``. (gc=False: no cycles, and thousands
+    wait in the queue under load.)"""
 
+    record: BillingRecord
+    record_id: str
+    head: bytes
+    middle: bytes
+    tail: bytes
+
+
+def new_record_id() -> str:
+    """``rec_`` + 32 random hex digits (128 bits, like a uuid4)."""
+    return "rec_" + random_hex(32)
+
+
+def prepare(record: BillingRecord, record_id: str | None = None) -> Prepared:
+    """``record`` (validated) ready to be numbered: its id and its canonical bytes but for
+    ``recorded_at`` and ``seq``. Submitters call this in their own thread."""
+    record_id = record_id or new_record_id()
+    parts = _fast_parts(record, record_id) or _reference_parts(record, record_id)
+    return Prepared(record, record_id, *parts)
+
+
+# ---- the canonical text in one pass -------------------------------------------------------
+# For a text that is printable and holds no '"' or '\', its JSON string is just '"' + text + '"'
+# (msgspec escapes nothing else: checked for every code point by tests/test_ledger_canonical.py),
+# so one f-string gives the same bytes as encoding the CanonRow structs. Anything else (a quote,
+# a backslash) takes the reference path.
 
 _STAMPS: dict[datetime, int] = {}  # epoch µs of effective dates (few, repeated)
 
 
-def canon_of(record: BillingRecord, record_id: str) -> CanonRow:
-    """The canonical form of a new (validated) record, before it is numbered: ``seq`` and
-    ``recorded_at`` are set by ``chain_batch``. Submitters call this in their own thread, so
-    most per-record work overlaps the writer's COMMIT instead of adding to it."""
+def _since(value: datetime) -> int:
+    since = _STAMPS.get(value)
+    if since is None:
+        if len(_STAMPS) > 10_000:
+            _STAMPS.clear()
+        since = _STAMPS[value] = micros(value)
+    return since
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else f'"{value}"'
+
+
+def _money(value: Decimal | None) -> str:
+    return "null" if value is None else f'"{money_text(value)}"'
+
+
+def _fast_parts(record: BillingRecord, record_id: str) -> tuple[bytes, bytes, bytes] | None:
     pricing, rounding = record.pricing, record.pricing.rounding
-    lines = []
-    for line in pricing.lines:
-        since = _STAMPS.get(line.effective_from)
-        if since is None:
-            if len(_STAMPS) > 10_000:
-                _STAMPS.clear()
-            since = _STAMPS[line.effective_from] = micros(line.effective_from)
-        lines.append(
-            CanonLine(
-                money_text(line.amount),
-                line.dimension,
-                since,
-                line.per,
-                line.price_id,
-                money_text(line.quantity),
-                money_text(line.unit_price),
-            )
+    lines, usage = pricing.lines, record.usage
+    try:
+        texts = "".join(
+            [
+                record_id,
+                record.tenant_id,
+                record.call_id,
+                record.idempotency_key,
+                record.provider_id,
+                record.model_id,
+                record.capability_class,
+                record.tier,
+                pricing.currency,
+                pricing.catalog_version,
+                pricing.rules_version,
+                rounding.mode,
+                str(record.fund_source),
+                str(record.kind),
+                *[
+                    t
+                    for t in (record.credential_id, record.credential_resolution_id)
+                    if t is not None
+                ],
+                *[t for t in (record.quote_id, record.reverses, record.reason) if t is not None],
+                *[line.dimension + line.price_id for line in lines],
+                *[u.dimension for u in usage],
+            ]
         )
+    except TypeError:  # not a str (a validated record has none)
+        return None
+    if '"' in texts or "\\" in texts or not texts.isprintable():
+        return None
+    if not all(line.per.__class__ is int for line in lines):  # (True would print as 1)
+        return None
+    line_texts = ",".join(
+        [
+            f'{{"amount":"{money_text(line.amount)}","dimension":"{line.dimension}",'
+            f'"effective_from":{_since(line.effective_from)},"per":{line.per:d},'
+            f'"price_id":"{line.price_id}","quantity":"{money_text(line.quantity)}",'
+            f'"unit_price":"{money_text(line.unit_price)}"}}'
+            for line in lines
+        ]
+    )
+    usage_texts = ",".join(
+        [f'{{"dimension":"{u.dimension}","quantity":"{money_text(u.quantity)}"}}' for u in usage]
+    )
+    head = (
+        f'{{"billed_amount":"{money_text(pricing.billed_amount)}",'
+        f'"byok_fee":{_money(pricing.byok_fee)},"call_id":"{record.call_id}",'
+        f'"capability_class":"{record.capability_class}",'
+        f'"catalog_version":"{pricing.catalog_version}",'
+        f'"credential_id":{_text(record.credential_id)},'
+        f'"credential_resolution_id":{_text(record.credential_resolution_id)},'
+        f'"currency":"{pricing.currency}","fund_source":"{record.fund_source}",'
+        f'"idempotency_key":"{record.idempotency_key}","kind":"{record.kind}",'
+        f'"lines":[{line_texts}],"margin_factor":{_money(pricing.margin_factor)},'
+        f'"model_id":"{record.model_id}","occurred_at":{micros(record.occurred_at)},'
+        f'"provider_id":"{record.provider_id}","quote_id":{_text(record.quote_id)},'
+        f'"raw_cost":"{money_text(pricing.raw_cost)}","reason":{_text(record.reason)},'
+        f'"record_id":"{record_id}","recorded_at":'
+    )
+    middle = (
+        f',"reverses":{_text(record.reverses)},'
+        f'"rounded_amount":"{money_text(rounding.amount)}",'
+        f'"rounding_mode":"{rounding.mode}","rounding_quantum":"{money_text(rounding.quantum)}",'
+        f'"rules_version":"{pricing.rules_version}","seq":'
+    )
+    tail = f',"tenant_id":"{record.tenant_id}","tier":"{record.tier}","usage":[{usage_texts}]}}'
+    return head.encode(), middle.encode(), tail.encode()
+
+
+_AFTER_RECORDED = b',"reverses":'
+_AFTER_SEQ = b',"tenant_id":'
+
+
+def _reference_parts(record: BillingRecord, record_id: str) -> tuple[bytes, bytes, bytes]:
+    """The same parts by encoding the reference structs (slower; any text at all)."""
+    body = encode_canonical(canon_of(record, record_id))  # recorded_at and seq are 0
+    # Outside a JSON string a '"' is never escaped, so these keys are found only as keys.
+    recorded = body.index(b',"recorded_at":0' + _AFTER_RECORDED) + len(b',"recorded_at":')
+    seq = body.index(b',"seq":0' + _AFTER_SEQ) + len(b',"seq":')
+    return body[:recorded], body[recorded + 1 : seq], body[seq + 1 :]
+
+
+def canon_of(record: BillingRecord, record_id: str) -> CanonRow:
+    """The reference canonical form of a record as structs (``recorded_at`` and ``seq`` 0)."""
+    pricing, rounding = record.pricing, record.pricing.rounding
+    lines = [
+        CanonLine(
+            money_text(line.amount),
+            line.dimension,
+            _since(line.effective_from),
+            line.per,
+            line.price_id,
+            money_text(line.quantity),
+            money_text(line.unit_price),
+        )
+        for line in pricing.lines
+    ]
     return CanonRow(
         money_text(pricing.billed_amount),
-        _optional_money(pricing.byok_fee),
+        None if pricing.byok_fee is None else money_text(pricing.byok_fee),
         record.call_id,
         record.capability_class,
         pricing.catalog_version,
@@ -83,7 +206,7 @@ def canon_of(record: BillingRecord, record_id: str) -> CanonRow:
         record.idempotency_key,
         str(record.kind),
         lines,
-        _optional_money(pricing.margin_factor),
+        None if pricing.margin_factor is None else money_text(pricing.margin_factor),
         record.model_id,
         micros(record.occurred_at),
         record.provider_id,
@@ -104,23 +227,22 @@ def canon_of(record: BillingRecord, record_id: str) -> CanonRow:
     )
 
 
-def new_record_id() -> str:
-    """``rec_`` + 32 random hex digits (128 bits, like a uuid4)."""
-    return "rec_" + random_hex(32)
+# ---- numbering and chaining (the writer) -------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class ChainedRows:
-    """Numbered, chained canonical rows: ``bodies[i]`` is what ``hashes[i]`` covers."""
+    """Numbered, chained canonical rows: ``bodies[i]`` (record ``first_seq + i``) is what
+    ``hashes[i]`` covers."""
 
-    canons: list[CanonRow]
+    first_seq: int
     bodies: list[bytes]
     prevs: list[str]
     hashes: list[str]
 
     @property
     def last_seq(self) -> int:
-        return self.canons[-1].seq
+        return self.first_seq + len(self.bodies) - 1
 
     def frames(self) -> list[bytes]:
         """The journal frames of this batch (buffers for one gathered write)."""
@@ -128,102 +250,69 @@ class ChainedRows:
 
     def table(self) -> pa.Table:
         """The rows as the Arrow table the store inserts."""
-        return _table(self.canons, self.prevs, self.hashes)
+        return table_of([self])
 
 
 def chain_batch(
-    records: Sequence[tuple[BillingRecord, CanonRow | None]],
-    seq: int,
-    head: str,
-    recorded_at: datetime,
+    prepared: Sequence[Prepared], seq: int, head: str, recorded_at: datetime
 ) -> tuple[list[LedgerEntry], ChainedRows]:
-    """Number ``records`` (each with its ``canon_of``, or None to make it here) after ``seq``
-    and chain them after ``head``: their entries (what callers are answered with once
-    durable) and the rows to store."""
-    recorded_us = micros(recorded_at)
-    canons, bodies, prevs, hashes, entries = [], [], [], [], []
-    for record, prepared in records:
+    """Number ``prepared`` after ``seq`` and chain them after ``head``: their entries (what
+    callers are answered with once durable) and the rows to store."""
+    first_seq = seq + 1
+    recorded = b"%d" % micros(recorded_at)
+    bodies, prevs, hashes, entries = [], [], [], []
+    for p in prepared:
         seq += 1
-        canon = prepared or canon_of(record, new_record_id())
-        canon.seq, canon.recorded_at = seq, recorded_us
-        body = encode_canonical(canon)
-        digest = _sha256(head.encode("ascii"))
+        body = b"".join((p.head, recorded, p.middle, b"%d" % seq, p.tail))
+        digest = _sha256(head.encode())
         digest.update(body)
         row_hash = digest.hexdigest()
-        entries.append(LedgerEntry(seq, canon.record_id, recorded_at, record, head, row_hash))
-        canons.append(canon)
+        entries.append(LedgerEntry(seq, p.record_id, recorded_at, p.record, head, row_hash))
         bodies.append(body)
         prevs.append(head)
         hashes.append(row_hash)
         head = row_hash
-    return entries, ChainedRows(canons, bodies, prevs, hashes)
+    return entries, ChainedRows(first_seq, bodies, prevs, hashes)
+
+
+# ---- the stored columns, parsed from the canonical bytes ----------------------------------
+
+
+def _as_parsed(kind: pa.DataType) -> pa.DataType:
+    """The type a canonical value is read as: money as its text, a time as epoch µs."""
+    if pa.types.is_decimal(kind):
+        return pa.string()
+    if pa.types.is_timestamp(kind):
+        return pa.int64()
+    if pa.types.is_list(kind):
+        return pa.list_(_as_parsed(kind.value_type))
+    if pa.types.is_struct(kind):
+        return pa.struct([pa.field(f.name, _as_parsed(f.type)) for f in kind])
+    return kind
+
+
+_BODY_SCHEMA = pa.schema(
+    [pa.field(f.name, _as_parsed(f.type)) for f in ARROW_SCHEMA if f.name not in HASH_FIELDS]
+)
+_PARSE = pa_json.ParseOptions(explicit_schema=_BODY_SCHEMA, unexpected_field_behavior="error")
 
 
 def table_of(batches: Sequence[ChainedRows]) -> pa.Table:
-    """One Arrow table of several batches' rows (in order)."""
-    if len(batches) == 1:
-        return batches[0].table()
-    return _table(
-        [c for b in batches for c in b.canons],
-        [p for b in batches for p in b.prevs],
-        [h for b in batches for h in b.hashes],
-    )
-
-
-def _column(canons: list[CanonRow], name: str) -> list:
-    return list(map(attrgetter(name), canons))
-
-
-def _money_array(values: list) -> pa.Array:
-    return pa.array(values, pa.string()).cast(MONEY)
-
-
-def _table(canons: list[CanonRow], prevs: list[str], hashes: list[str]) -> pa.Table:
-    arrays = []
-    for field in ARROW_SCHEMA:
-        if field.name == "prev_hash":
-            arrays.append(pa.array(prevs, pa.string()))
-        elif field.name == "row_hash":
-            arrays.append(pa.array(hashes, pa.string()))
-        elif field.name == "usage":
-            arrays.append(_usage_array(canons))
-        elif field.name == "lines":
-            arrays.append(_lines_array(canons))
-        elif field.type == MONEY:
-            arrays.append(_money_array(_column(canons, field.name)))
-        elif field.type == STAMP:
-            arrays.append(pa.array(_column(canons, field.name), STAMP))
-        else:
-            arrays.append(pa.array(_column(canons, field.name), field.type))
-    return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
-
-
-def _offsets(nested: list[list]) -> pa.Array:
-    return pa.array(list(accumulate(map(len, nested), initial=0)), pa.int32())
-
-
-def _usage_array(canons: list[CanonRow]) -> pa.Array:
-    nested = _column(canons, "usage")
-    flat = [u for usage in nested for u in usage]
-    values = pa.StructArray.from_arrays(
-        [
-            pa.array(_column(flat, "dimension"), pa.string()),
-            _money_array(_column(flat, "quantity")),
-        ],
-        fields=list(_USAGE_TYPE.value_type),
-    )
-    return pa.ListArray.from_arrays(_offsets(nested), values, type=_USAGE_TYPE)
-
-
-def _lines_array(canons: list[CanonRow]) -> pa.Array:
-    nested = _column(canons, "lines")
-    flat = [line for lines in nested for line in lines]
-    children = []
-    for field in _LINES_TYPE.value_type:
-        values = _column(flat, field.name)
-        if field.type == MONEY:
-            children.append(_money_array(values))
-        else:
-            children.append(pa.array(values, field.type))
-    values = pa.StructArray.from_arrays(children, fields=list(_LINES_TYPE.value_type))
-    return pa.ListArray.from_arrays(_offsets(nested), values, type=_LINES_TYPE)
+    """One Arrow table of several batches' rows (in order), in ARROW_SCHEMA."""
+    bodies = [body for batch in batches for body in batch.bodies]
+    data = b"\n".join(bodies)  # compact JSON has no raw newline
+    options = pa_json.ReadOptions(use_threads=False, block_size=max(len(data) + 1, 1 << 20))
+    parsed = pa_json.read_json(io.BytesIO(data), read_options=options, parse_options=_PARSE)
+    if parsed.num_rows != len(bodies):
+        raise ValueError(f"parsed {parsed.num_rows} rows from {len(bodies)} canonical bodies")
+    hashes = {
+        "prev_hash": [prev for batch in batches for prev in batch.prevs],
+        "row_hash": [row_hash for batch in batches for row_hash in batch.hashes],
+    }
+    columns = [
+        pa.array(hashes[field.name], pa.string())
+        if field.name in hashes
+        else parsed.column(field.name).cast(field.type)
+        for field in ARROW_SCHEMA
+    ]
+    return pa.Table.from_arrays(columns, schema=ARROW_SCHEMA)

@@ -184,13 +184,14 @@ class DuckDBStore:
             if frame.canon.seq == seq and frame.row_hash != head:
                 raise journal.JournalCorrupt(f"journal and ledger disagree at seq {seq}")
         new = [f for f in frames if f.canon.seq > seq]
-        if new and (new[0].canon.seq != seq + 1 or new[0].prev_hash != head):
+        seqs = [f.canon.seq for f in new]
+        if new and (seqs != list(range(seq + 1, seq + 1 + len(new))) or new[0].prev_hash != head):
             raise journal.JournalCorrupt(
                 f"journal resumes at seq {new[0].canon.seq}, the ledger ends at seq {seq}"
             )
         if new:
             rows = ChainedRows(
-                [f.canon for f in new],
+                new[0].canon.seq,
                 [f.body for f in new],
                 [f.prev_hash for f in new],
                 [f.row_hash for f in new],

@@ -1,6 +1,7 @@
 """The single ledger writer: idempotent, gap-free, chained, group-committed appends.
 
-Callers on any thread ``submit`` a record and get a Future. The shared group-commit writer
+Callers on any thread ``submit`` a record and get a Future (or ``submit_many`` records and
+get one Future for all of them). The shared group-commit writer
 (``byokvault.engine.groupcommit``) hands each queued batch to ``_process``, which resolves
 idempotency (TigerBeetle style: same key and payload returns the original record,
 same key and another payload is a conflict naming the differing fields), numbers and chains
@@ -23,9 +24,9 @@ from pathlib import Path
 import msgspec
 
 from ..groupcommit import GroupCommit
-from .batch import canon_of, chain_batch, new_record_id
+from .batch import Prepared, chain_batch, prepare
 from .record import BillingRecord, Kind, LedgerEntry, differing_fields, reversal_of
-from .rows import CanonRow, entry_of
+from .rows import entry_of
 from .store import DuckDBStore, DuplicateKeys, LedgerStore
 from .validate import RecordError, validate
 
@@ -60,11 +61,11 @@ class TenantUsage:
     rounded_amount: Decimal
 
 
-# The jobs are untracked by the cyclic GC (gc=False: they hold no cycles): thousands sit in the
-# queue under load, and every collection would walk them.
-class _Append(msgspec.Struct, gc=False):
-    record: BillingRecord
-    canon: CanonRow | None = None  # made by the submitter (its thread, not the writer's)
+# The jobs: a charge (``Prepared``: validated, canonical bytes made by the submitter), several
+# charges under one Future, or a reversal. All untracked by the cyclic GC (gc=False: they hold
+# no cycles): thousands sit in the queue under load, and every collection would walk them.
+class _Many(msgspec.Struct, gc=False):
+    charges: list[Prepared]
 
 
 class _Reverse(msgspec.Struct, gc=False):
@@ -73,8 +74,14 @@ class _Reverse(msgspec.Struct, gc=False):
     reason: str
 
 
-_Job = _Append | _Reverse
+_Job = Prepared | _Many | _Reverse
 _Outcome = LedgerEntry | BaseException
+Outcomes = list[LedgerEntry | BaseException]  # what a submit_many Future resolves to
+
+
+def _size(job: _Job) -> int:
+    """The records a job holds (what the group commit's batch limit counts)."""
+    return len(job.charges) if job.__class__ is _Many else 1  # type: ignore[union-attr]
 
 
 class Ledger:
@@ -103,27 +110,31 @@ class Ledger:
             (tenant, currency): [records, raw, billed, rounded]
             for tenant, currency, records, raw, billed, rounded in self.store.totals()
         }
-        self._writer: GroupCommit[_Job, LedgerEntry] = GroupCommit(
-            self._process, max_batch=max_batch, name="ledger"
+        self._writer: GroupCommit[_Job, LedgerEntry | Outcomes] = GroupCommit(
+            self._process, max_batch=max_batch, name="ledger", size=_size
         )
 
     # ---- the caller's side -------------------------------------------------------------
 
     def submit(self, record: BillingRecord) -> Future[LedgerEntry]:
         """Queue a charge; the Future resolves once it is durable (or with the original)."""
-        return self._writer.submit(_charge(record))
+        return self._writer.submit(_charge(record))  # type: ignore[return-value]
 
-    def submit_many(self, records: Iterable[BillingRecord]) -> list[Future[LedgerEntry]]:
-        """Queue several charges at once, one Future each. All are validated first: a bad
-        record raises RecordError and none of them is queued."""
-        return self._writer.submit_many([_charge(record) for record in records])
+    def submit_many(self, records: Iterable[BillingRecord]) -> Future[Outcomes]:
+        """Queue several charges at once under one Future. It resolves once all of them are
+        durable, to one outcome per record, in order: its entry (new, or the original of a
+        retried key), or the IdempotencyConflict that refused it; it fails as a whole only if
+        their write failed. All are validated first: a bad record raises RecordError and none
+        of them is queued."""
+        charges = [_charge(record) for record in records]
+        return self._writer.submit(_Many(charges))  # type: ignore[return-value]
 
     def append(self, record: BillingRecord, timeout: float | None = None) -> LedgerEntry:
         return self.submit(record).result(timeout)
 
     def reverse(self, record_id: str, idempotency_key: str, reason: str) -> Future[LedgerEntry]:
         """Queue the reversal of a charge (the only way to correct one)."""
-        return self._writer.submit(_Reverse(record_id, idempotency_key, reason))
+        return self._writer.submit(_Reverse(record_id, idempotency_key, reason))  # type: ignore[return-value]
 
     def usage(self, tenant_id: str) -> list[TenantUsage]:
         """The tenant's running totals per currency, current as of the last acknowledgement."""
@@ -168,30 +179,52 @@ class Ledger:
 
     # ---- the writer thread (called by the group commit with each batch) -------------------
 
-    def _process(self, jobs: list[_Job]) -> list[_Outcome]:
-        """One outcome per job: its entry (new, or the original of a retried key) or the error
-        that refused it. The new records are durable before this returns."""
-        outcomes: list[_Outcome | None] = [None] * len(jobs)
-        submitted: list[tuple[int, Key, BillingRecord]] = []
-        first: dict[Key, tuple[BillingRecord, CanonRow | None]] = {}  # each key's first job
+    def _process(self, jobs: list[_Job]) -> list[LedgerEntry | Outcomes | BaseException]:
+        """One outcome per job: for a charge or a reversal its entry (new, or the original of a
+        retried key) or the error that refused it; for several charges the list of theirs. The
+        new records are durable before this returns."""
+        items: list[Prepared | BaseException] = []  # every job's records, in order
         reversed_now: set[str] = set()
-        for i, job in enumerate(jobs):
-            if job.__class__ is _Append:
-                record, canon = job.record, job.canon  # type: ignore[union-attr]
+        for job in jobs:
+            if job.__class__ is Prepared:
+                items.append(job)  # type: ignore[arg-type]
+            elif job.__class__ is _Many:
+                items += job.charges  # type: ignore[union-attr]
             else:
-                record, canon = self._reversal(job, reversed_now), None  # type: ignore[arg-type]
-            if isinstance(record, BaseException):
-                outcomes[i] = record
-                continue
-            key = (record.tenant_id, record.idempotency_key)
-            submitted.append((i, key, record))
-            if key not in first:
-                first[key] = (record, canon)
+                items.append(self._reversal(job, reversed_now))  # type: ignore[arg-type]
+        outcomes = self._settle(items)
+        answers: list[LedgerEntry | Outcomes | BaseException] = []
+        at = 0
+        for job in jobs:
+            if job.__class__ is _Many:
+                end = at + len(job.charges)  # type: ignore[union-attr]
+                answers.append(outcomes[at:end])
+                at = end
+            else:
+                answers.append(outcomes[at])
+                at += 1
+        return answers
+
+    def _settle(self, items: list[Prepared | BaseException]) -> list[_Outcome]:
+        """Each record's outcome: a key's first record is written unless it is stored; every
+        record with that key is then answered against what is stored."""
+        keys: list[Key | None] = []
+        first: dict[Key, Prepared] = {}
+        for item in items:
+            if item.__class__ is Prepared:
+                record = item.record  # type: ignore[union-attr]
+                key = (record.tenant_id, record.idempotency_key)
+                if key not in first:
+                    first[key] = item  # type: ignore[assignment]
+                keys.append(key)
+            else:
+                keys.append(None)
         known = self._known(first)
-        known.update(self._commit({k: job for k, job in first.items() if k not in known}))
-        for i, key, record in submitted:
-            outcomes[i] = _outcome(known[key], record)
-        return outcomes  # type: ignore[return-value]
+        known.update(self._commit([p for k, p in first.items() if k not in known]))
+        return [
+            item if key is None else _outcome(known[key], item.record)  # type: ignore[union-attr,misc]
+            for item, key in zip(items, keys, strict=True)
+        ]
 
     def _known(self, keys: Iterable[Key]) -> dict[Key, LedgerEntry]:
         """The stored entries among ``keys``: from the recent cache, else from the store for
@@ -211,8 +244,8 @@ class Ledger:
             self._remember(key, entry)
         return known
 
-    def _reversal(self, job: _Reverse, reversed_now: set[str]) -> BillingRecord | Exception:
-        """The reversal record for ``job``, or the error that refuses it."""
+    def _reversal(self, job: _Reverse, reversed_now: set[str]) -> Prepared | Exception:
+        """The reversal record for ``job``, ready to number, or the error that refuses it."""
         row = self.store.find_record(job.record_id)
         problem = None
         if row is None:
@@ -235,30 +268,26 @@ class Ledger:
             validate(record)
         except RecordError as exc:
             return exc
-        return record
+        return prepare(record)
 
-    def _commit(
-        self, records: dict[Key, tuple[BillingRecord, CanonRow | None]]
-    ) -> dict[Key, LedgerEntry]:
-        """Write the new records in one transaction; keys already stored return their entry."""
+    def _commit(self, prepared: list[Prepared]) -> dict[Key, LedgerEntry]:
+        """Write the new records in one durable append; keys already stored return their entry."""
         found: dict[Key, LedgerEntry] = {}
-        while records:
-            entries, rows = chain_batch(
-                list(records.values()), self._seq, self._head, datetime.now(UTC)
-            )
+        while prepared:
+            entries, rows = chain_batch(prepared, self._seq, self._head, datetime.now(UTC))
             try:
                 self.store.append(rows)
             except DuplicateKeys:
                 # The backstop: the unique constraint caught a key the index missed (it
                 # cannot, short of a bug). Answer with the stored record, write the rest.
-                stored = self.store.find_keys(list(records))
+                keys = [(p.record.tenant_id, p.record.idempotency_key) for p in prepared]
+                stored = self.store.find_keys(keys)
                 if not stored:
                     raise
                 for row in stored:
                     entry = entry_of(row)
-                    key = (entry.record.tenant_id, entry.record.idempotency_key)
-                    found[key] = entry
-                    records.pop(key, None)
+                    found[(entry.record.tenant_id, entry.record.idempotency_key)] = entry
+                prepared = [p for p, key in zip(prepared, keys, strict=True) if key not in found]
                 continue
             self._acknowledge(entries)
             for entry in entries:
@@ -290,12 +319,12 @@ class Ledger:
             self._recent.popitem(last=False)
 
 
-def _charge(record: BillingRecord) -> _Append:
-    """A validated charge with its canonical form, made in the submitter's thread."""
+def _charge(record: BillingRecord) -> Prepared:
+    """A validated charge with its canonical bytes, made in the submitter's thread."""
     if record.kind is not Kind.charge:
         raise RecordError([("kind", "submit charges; record corrections with reverse()")])
     validate(record)
-    return _Append(record, canon_of(record, new_record_id()))
+    return prepare(record)
 
 
 def _outcome(original: LedgerEntry, submitted: BillingRecord) -> _Outcome:
