@@ -18,7 +18,6 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 import msgspec
 import pyarrow as pa
@@ -58,19 +57,30 @@ def new_record_id() -> str:
     return "rec_" + random_hex(32)
 
 
-def prepare(record: BillingRecord, record_id: str | None = None) -> Prepared:
+def prepare(
+    record: BillingRecord, record_id: str | None = None, money: list[str] | None = None
+) -> Prepared:
     """``record`` (validated) ready to be numbered: its id and its canonical bytes but for
-    ``recorded_at`` and ``seq``. Submitters call this in their own thread."""
+    ``recorded_at`` and ``seq``. ``money`` is what ``validate`` returned for it: with it, the
+    bytes are written in one pass; without it, by the reference encoder. Submitters call this
+    in their own thread."""
     record_id = record_id or new_record_id()
-    parts = _fast_parts(record, record_id) or _reference_parts(record, record_id)
+    if money is not None and _plain(record_id):
+        parts = _one_pass(record, record_id, money)
+    else:
+        parts = _reference_parts(record, record_id)
     return Prepared(record, record_id, *parts)
 
 
+def _plain(text: str) -> bool:
+    return text.isprintable() and '"' not in text and "\\" not in text
+
+
 # ---- the canonical text in one pass -------------------------------------------------------
-# For a text that is printable and holds no '"' or '\', its JSON string is just '"' + text + '"'
-# (msgspec escapes nothing else: checked for every code point by tests/test_ledger_canonical.py),
-# so one f-string gives the same bytes as encoding the CanonRow structs. Anything else (a quote,
-# a backslash) takes the reference path.
+# The fast path of validate() has checked every text: printable, with no '"' or '\', so its
+# JSON string is just '"' + text + '"' (msgspec escapes nothing else: checked for every code
+# point by tests/test_ledger_canonical.py), and it has turned every money value into its
+# canonical text. One f-string then gives the bytes encoding the CanonRow structs would.
 
 _STAMPS: dict[datetime, int] = {}  # epoch µs of effective dates (few, repeated)
 
@@ -88,80 +98,49 @@ def _text(value: str | None) -> str:
     return "null" if value is None else f'"{value}"'
 
 
-def _money(value: Decimal | None) -> str:
-    return "null" if value is None else f'"{money_text(value)}"'
-
-
-def _fast_parts(record: BillingRecord, record_id: str) -> tuple[bytes, bytes, bytes] | None:
+def _one_pass(
+    record: BillingRecord, record_id: str, money: list[str]
+) -> tuple[bytes, bytes, bytes]:
+    """The parts from a record and its money texts (in validate.money_values order)."""
     pricing, rounding = record.pricing, record.pricing.rounding
-    lines, usage = pricing.lines, record.usage
-    try:
-        texts = "".join(
-            [
-                record_id,
-                record.tenant_id,
-                record.call_id,
-                record.idempotency_key,
-                record.provider_id,
-                record.model_id,
-                record.capability_class,
-                record.tier,
-                pricing.currency,
-                pricing.catalog_version,
-                pricing.rules_version,
-                rounding.mode,
-                str(record.fund_source),
-                str(record.kind),
-                *[
-                    t
-                    for t in (record.credential_id, record.credential_resolution_id)
-                    if t is not None
-                ],
-                *[t for t in (record.quote_id, record.reverses, record.reason) if t is not None],
-                *[line.dimension + line.price_id for line in lines],
-                *[u.dimension for u in usage],
-            ]
-        )
-    except TypeError:  # not a str (a validated record has none)
-        return None
-    if '"' in texts or "\\" in texts or not texts.isprintable():
-        return None
-    if not all(line.per.__class__ is int for line in lines):  # (True would print as 1)
-        return None
-    line_texts = ",".join(
-        [
-            f'{{"amount":"{money_text(line.amount)}","dimension":"{line.dimension}",'
-            f'"effective_from":{_since(line.effective_from)},"per":{line.per:d},'
-            f'"price_id":"{line.price_id}","quantity":"{money_text(line.quantity)}",'
-            f'"unit_price":"{money_text(line.unit_price)}"}}'
-            for line in lines
-        ]
-    )
-    usage_texts = ",".join(
-        [f'{{"dimension":"{u.dimension}","quantity":"{money_text(u.quantity)}"}}' for u in usage]
-    )
+    lines = [
+        f'{{"amount":"{money[i]}","dimension":"{line.dimension}",'
+        f'"effective_from":{_since(line.effective_from)},"per":{line.per},'
+        f'"price_id":"{line.price_id}","quantity":"{money[i + 1]}",'
+        f'"unit_price":"{money[i + 2]}"}}'
+        for i, line in zip(range(4, 4 + 3 * len(pricing.lines), 3), pricing.lines, strict=True)
+    ]
+    at = 4 + 3 * len(pricing.lines)
+    usage = [
+        f'{{"dimension":"{u.dimension}","quantity":"{money[at + j]}"}}'
+        for j, u in enumerate(record.usage)
+    ]
+    at += len(usage)
+    byok_fee = margin = "null"
+    if pricing.byok_fee is not None:
+        byok_fee, at = f'"{money[at]}"', at + 1
+    if pricing.margin_factor is not None:
+        margin = f'"{money[at]}"'
     head = (
-        f'{{"billed_amount":"{money_text(pricing.billed_amount)}",'
-        f'"byok_fee":{_money(pricing.byok_fee)},"call_id":"{record.call_id}",'
+        f'{{"billed_amount":"{money[0]}","byok_fee":{byok_fee},"call_id":"{record.call_id}",'
         f'"capability_class":"{record.capability_class}",'
         f'"catalog_version":"{pricing.catalog_version}",'
         f'"credential_id":{_text(record.credential_id)},'
         f'"credential_resolution_id":{_text(record.credential_resolution_id)},'
         f'"currency":"{pricing.currency}","fund_source":"{record.fund_source}",'
         f'"idempotency_key":"{record.idempotency_key}","kind":"{record.kind}",'
-        f'"lines":[{line_texts}],"margin_factor":{_money(pricing.margin_factor)},'
+        f'"lines":[{",".join(lines)}],"margin_factor":{margin},'
         f'"model_id":"{record.model_id}","occurred_at":{micros(record.occurred_at)},'
         f'"provider_id":"{record.provider_id}","quote_id":{_text(record.quote_id)},'
-        f'"raw_cost":"{money_text(pricing.raw_cost)}","reason":{_text(record.reason)},'
+        f'"raw_cost":"{money[1]}","reason":{_text(record.reason)},'
         f'"record_id":"{record_id}","recorded_at":'
     )
     middle = (
-        f',"reverses":{_text(record.reverses)},'
-        f'"rounded_amount":"{money_text(rounding.amount)}",'
-        f'"rounding_mode":"{rounding.mode}","rounding_quantum":"{money_text(rounding.quantum)}",'
+        f',"reverses":{_text(record.reverses)},"rounded_amount":"{money[2]}",'
+        f'"rounding_mode":"{rounding.mode}","rounding_quantum":"{money[3]}",'
         f'"rules_version":"{pricing.rules_version}","seq":'
     )
-    tail = f',"tenant_id":"{record.tenant_id}","tier":"{record.tier}","usage":[{usage_texts}]}}'
+    tail = f',"tenant_id":"{record.tenant_id}","tier":"{record.tier}","usage":[{",".join(usage)}]}}'
     return head.encode(), middle.encode(), tail.encode()
 
 

@@ -5,9 +5,11 @@ names its field, so a caller can fix the payload; nothing is written until it is
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Context, Decimal
+from decimal import Context, Decimal, InvalidOperation
+from itertools import repeat
 
 from .record import BillingRecord, FundSource, Kind, PricedLine
+from .rows import money_text
 
 # The stored scale: DECIMAL(38, 24) leaves 14 integer digits and 24 fractional ones.
 SCALE = 24
@@ -23,13 +25,17 @@ class RecordError(ValueError):
         super().__init__("; ".join(f"{field}: {message}" for field, message in problems))
 
 
-def validate(record: BillingRecord) -> None:
-    """Raise RecordError listing every problem in ``record`` (nothing if it is clean)."""
-    if _clean(record):
-        return
+def validate(record: BillingRecord) -> list[str] | None:
+    """Raise RecordError listing every problem in ``record``. A record the fast path accepts
+    (the common case) comes back with its money as canonical text, in ``money_values`` order,
+    for the one-pass encoder (batch.py); any other valid record returns None."""
+    money = _fast(record)
+    if money is not None:
+        return money
     problems = problems_of(record)
     if problems:
         raise RecordError(problems)
+    return None
 
 
 def problems_of(record: BillingRecord) -> list[tuple[str, str]]:
@@ -45,33 +51,66 @@ def problems_of(record: BillingRecord) -> list[tuple[str, str]]:
 
 
 # ---- the fast path: one pass of plain checks, no problem list ------------------------------
-# ``_clean`` is only ever more strict than the full checks below (tests/test_ledger_validate.py
+# ``_fast`` is only ever more strict than the full checks below (tests/test_ledger_validate.py
 # checks that for generated records): when it says no, the full checks run and name the
-# problems (or accept a record the fast path was unsure of).
+# problems (or accept a record the fast path was unsure of). It also refuses text that JSON
+# must escape (a '"' or '\'), so what it accepts the one-pass encoder can write as is.
 
 _CONTEXT = Context(prec=80)  # quantize never overflows at this precision: an exact check
 _ONLY_STR, _ONLY_DECIMAL, _ONLY_INT = {str}, {Decimal}, {int}
 _ZERO = Decimal(0)
+_FITS_38 = Context(prec=38, traps=[InvalidOperation]).quantize  # DECIMAL(38, 24) at 24 places
+
+
+def money_values(record: BillingRecord) -> list:
+    """Every money value of ``record`` in the order the one-pass encoder reads them: billed,
+    raw, rounded, quantum; per line amount, quantity, unit price; per usage its quantity; then
+    the BYOK fee and the margin factor, each only when set."""
+    pricing, rounding = record.pricing, record.pricing.rounding
+    values = [pricing.billed_amount, pricing.raw_cost, rounding.amount, rounding.quantum]
+    for line in pricing.lines:
+        values += (line.amount, line.quantity, line.unit_price)
+    values += [u.quantity for u in record.usage]
+    if pricing.byok_fee is not None:
+        values.append(pricing.byok_fee)
+    if pricing.margin_factor is not None:
+        values.append(pricing.margin_factor)
+    return values
 
 
 def _texts_ok(texts: list) -> bool:
-    """Each a non-empty printable str of at most MAX_TEXT characters (C-level loops)."""
+    """Each a non-empty printable str of at most MAX_TEXT characters, none with a '"' or a
+    '\\' (C-level loops)."""
+    if set(map(type, texts)) != _ONLY_STR:
+        return False
+    joined = "".join(texts)
     return (
-        set(map(type, texts)) == _ONLY_STR
-        and min(map(len, texts)) > 0
+        min(map(len, texts)) > 0
         and max(map(len, texts)) <= MAX_TEXT
-        and "".join(texts).isprintable()
+        and joined.isprintable()
+        and '"' not in joined
+        and "\\" not in joined
     )
 
 
-def _money_ok(values: list) -> bool:
-    """Each a finite Decimal that DECIMAL(38, 24) holds exactly."""
-    return (
-        set(map(type, values)) == _ONLY_DECIMAL
-        and all(map(Decimal.is_finite, values))
-        and max(map(Decimal.adjusted, values)) < 38 - SCALE
-        and list(map(_CONTEXT.quantize, values, [_QUANTUM] * len(values))) == values
-    )
+def _money_texts(values: list) -> list[str] | None:
+    """Each a finite Decimal that DECIMAL(38, 24) holds exactly, as its canonical text; None if
+    one is not. Quantizing to 24 places in a 38-digit context signals (InvalidOperation) for
+    NaN, infinities and anything of more than 14 integer digits, and changes a value of more
+    than 24 places. A value quantized to 24 places prints as its canonical text (``str``),
+    except zero and values under 1e-6, which print with an exponent: those are formatted."""
+    if set(map(type, values)) != _ONLY_DECIMAL:
+        return None
+    try:
+        quantized = list(map(_FITS_38, values, repeat(_QUANTUM, len(values))))
+    except InvalidOperation:
+        return None
+    if quantized != values:  # (a quiet NaN too: it equals nothing)
+        return None
+    texts = list(map(str, quantized))
+    if "E" in "".join(texts):
+        texts = [money_text(v) if "E" in t else t for v, t in zip(values, texts, strict=True)]
+    return texts
 
 
 def _stamp_ok(value: object) -> bool:
@@ -79,7 +118,13 @@ def _stamp_ok(value: object) -> bool:
 
 
 def _clean(record: BillingRecord) -> bool:
-    """True if ``record`` certainly passes every check: the common case, in a few µs."""
+    """True if ``record`` certainly passes every check (the fast path's verdict)."""
+    return _fast(record) is not None
+
+
+def _fast(record: BillingRecord) -> list[str] | None:
+    """The money texts of a record that certainly passes every check, in a few µs; None if
+    unsure."""
     pricing, rounding = record.pricing, record.pricing.rounding
     lines, usage = pricing.lines, record.usage
     if not (
@@ -90,7 +135,7 @@ def _clean(record: BillingRecord) -> bool:
         and _stamp_ok(record.occurred_at)
         and all(_stamp_ok(line.effective_from) for line in lines)
     ):
-        return False
+        return None
     optional = (record.credential_id, record.credential_resolution_id, record.quote_id)
     texts = [
         record.tenant_id,
@@ -109,40 +154,25 @@ def _clean(record: BillingRecord) -> bool:
         *[line.price_id for line in lines],
         *[u.dimension for u in usage],
     ]
-    units = [line.unit_price for line in lines]
-    amounts = [pricing.raw_cost, pricing.billed_amount, rounding.amount]  # never negative
-    amounts += [line.quantity for line in lines] + [line.amount for line in lines]
-    amounts += [u.quantity for u in usage]
-    if pricing.byok_fee is not None:
-        amounts.append(pricing.byok_fee)
-    factors = (
-        [rounding.quantum]
-        if pricing.margin_factor is None
-        else [
-            rounding.quantum,
-            pricing.margin_factor,
-        ]
-    )
     pers = [line.per for line in lines]
-    if not (
-        _texts_ok(texts)
-        and _money_ok(amounts + units + factors)
-        and set(map(type, pers)) == _ONLY_INT
-        and min(pers) > 0
-        and min(amounts) >= 0
-        and min(units) >= 0
-    ):
-        return False
+    if not (_texts_ok(texts) and set(map(type, pers)) == _ONLY_INT and min(pers) > 0):
+        return None
+    values = money_values(record)
+    money = _money_texts(values)
+    # A charge has no negative amount; no unit price, quantum or margin factor is negative
+    # either (the full checks allow a negative margin factor: that case goes to them).
+    if money is None or min(values) < 0:
+        return None
     priced: dict[str, Decimal] = {}
     for line in lines:
         if line.amount * line.per != line.quantity * line.unit_price:
-            return False
+            return None
         priced[line.dimension] = priced.get(line.dimension, _ZERO) + line.quantity
     for u in usage:  # each used dimension once, and priced for exactly its quantity
         if priced.pop(u.dimension, None) != u.quantity:
-            return False
+            return None
     quantum = rounding.quantum
-    return (
+    clean = (
         not priced  # no priced dimension without usage
         and quantum > 0
         and sum((line.amount for line in lines), _ZERO) == pricing.raw_cost
@@ -151,6 +181,7 @@ def _clean(record: BillingRecord) -> bool:
         and (record.fund_source is not FundSource.platform or pricing.margin_factor is not None)
         and (record.fund_source is not FundSource.byok or pricing.byok_fee is not None)
     )
+    return money if clean else None
 
 
 # ---- the full checks, naming every problem ----------------------------------------------

@@ -220,7 +220,7 @@ class Ledger:
             else:
                 keys.append(None)
         known = self._known(first)
-        known.update(self._commit([p for k, p in first.items() if k not in known]))
+        known.update(self._commit({k: p for k, p in first.items() if k not in known}))
         return [
             item if key is None else _outcome(known[key], item.record)  # type: ignore[union-attr,misc]
             for item, key in zip(items, keys, strict=True)
@@ -265,36 +265,36 @@ class Ledger:
         reversed_now.add(job.record_id)
         record = reversal_of(entry_of(row), job.idempotency_key, job.reason)
         try:
-            validate(record)
+            money = validate(record)
         except RecordError as exc:
             return exc
-        return prepare(record)
+        return prepare(record, money=money)
 
-    def _commit(self, prepared: list[Prepared]) -> dict[Key, LedgerEntry]:
+    def _commit(self, new: dict[Key, Prepared]) -> dict[Key, LedgerEntry]:
         """Write the new records in one durable append; keys already stored return their entry."""
         found: dict[Key, LedgerEntry] = {}
-        while prepared:
-            entries, rows = chain_batch(prepared, self._seq, self._head, datetime.now(UTC))
+        while new:
+            entries, rows = chain_batch(
+                list(new.values()), self._seq, self._head, datetime.now(UTC)
+            )
             try:
                 self.store.append(rows)
             except DuplicateKeys:
                 # The backstop: the unique constraint caught a key the index missed (it
                 # cannot, short of a bug). Answer with the stored record, write the rest.
-                keys = [(p.record.tenant_id, p.record.idempotency_key) for p in prepared]
-                stored = self.store.find_keys(keys)
+                stored = self.store.find_keys(list(new))
                 if not stored:
                     raise
                 for row in stored:
                     entry = entry_of(row)
-                    found[(entry.record.tenant_id, entry.record.idempotency_key)] = entry
-                prepared = [p for p, key in zip(prepared, keys, strict=True) if key not in found]
+                    key = (entry.record.tenant_id, entry.record.idempotency_key)
+                    found[key] = entry
+                    new.pop(key, None)
                 continue
             self._acknowledge(entries)
-            for entry in entries:
-                found[(entry.record.tenant_id, entry.record.idempotency_key)] = entry
+            found.update(zip(new, entries, strict=True))
             break
-        for key, entry in found.items():
-            self._remember(key, entry)
+        self._remember_all(found)
         return found
 
     def _acknowledge(self, entries: list[LedgerEntry]) -> None:
@@ -303,19 +303,22 @@ class Ledger:
         with self._totals_lock:
             for entry in entries:
                 p = entry.record.pricing
-                totals = self._totals.setdefault(
-                    (entry.record.tenant_id, p.currency),
-                    [0, Decimal(0), Decimal(0), Decimal(0)],
-                )
+                key = (entry.record.tenant_id, p.currency)
+                totals = self._totals.get(key)
+                if totals is None:
+                    totals = self._totals[key] = [0, Decimal(0), Decimal(0), Decimal(0)]
                 totals[0] += 1
                 totals[1] += p.raw_cost
                 totals[2] += p.billed_amount
                 totals[3] += p.rounding.amount
 
     def _remember(self, key: Key, entry: LedgerEntry) -> None:
-        self._index.add(hash(key))
-        self._recent[key] = entry
-        if len(self._recent) > self._recent_limit:
+        self._remember_all({key: entry})
+
+    def _remember_all(self, entries: dict[Key, LedgerEntry]) -> None:
+        self._index.update(map(hash, entries))
+        self._recent.update(entries)
+        while len(self._recent) > self._recent_limit:
             self._recent.popitem(last=False)
 
 
@@ -323,8 +326,7 @@ def _charge(record: BillingRecord) -> Prepared:
     """A validated charge with its canonical bytes, made in the submitter's thread."""
     if record.kind is not Kind.charge:
         raise RecordError([("kind", "submit charges; record corrections with reverse()")])
-    validate(record)
-    return prepare(record)
+    return prepare(record, money=validate(record))
 
 
 def _outcome(original: LedgerEntry, submitted: BillingRecord) -> _Outcome:
