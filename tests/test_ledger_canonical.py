@@ -28,7 +28,7 @@ from byokvault.engine.ledger import (
 )
 from byokvault.engine.ledger.batch import _one_pass, _reference_parts, chain_batch, prepare
 from byokvault.engine.ledger.record import reversal_of
-from byokvault.engine.ledger.rows import GENESIS, canonical, chain_hash, row_of
+from byokvault.engine.ledger.rows import GENESIS, canonical, chain_hash, row_of, to_arrow
 from byokvault.engine.ledger.validate import _money_texts, money_values, validate
 
 AT = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -247,3 +247,4 @@ def test_the_write_path_encodes_what_the_reference_encodes(
     [body] = rows.bodies
     assert body == canonical(row_of(entry))
     assert entry.row_hash == chain_hash(GENESIS, body)
+    assert rows.table().equals(to_arrow([row_of(entry)]))  # the stored row, parsed from body

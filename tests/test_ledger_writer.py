@@ -332,3 +332,13 @@ def test_submit_many_answers_every_record_under_one_future(ledger_path: Path) ->
         assert ledger.append(make_record(7)).seq == 4  # record 8 was never queued
         check = verify_rows(ledger.store.scan(canonical=True))
         assert check.ok and check.records == 4
+
+
+def test_the_table_is_checkpointed_every_256mb_of_wal(ledger_path: Path) -> None:
+    """Not every 16 MB (DuckDB's default): a checkpoint's cost grows with the table."""
+    store = DuckDBStore(ledger_path)
+    try:
+        setting = store._con.execute("SELECT current_setting('checkpoint_threshold')")
+        assert setting.fetchone() == ("244.1 MiB",)  # 256 MB
+    finally:
+        store.close()

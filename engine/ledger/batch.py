@@ -103,19 +103,19 @@ def _one_pass(
 ) -> tuple[bytes, bytes, bytes]:
     """The parts from a record and its money texts (in validate.money_values order)."""
     pricing, rounding = record.pricing, record.pricing.rounding
-    lines = [
-        f'{{"amount":"{money[i]}","dimension":"{line.dimension}",'
-        f'"effective_from":{_since(line.effective_from)},"per":{line.per},'
-        f'"price_id":"{line.price_id}","quantity":"{money[i + 1]}",'
-        f'"unit_price":"{money[i + 2]}"}}'
-        for i, line in zip(range(4, 4 + 3 * len(pricing.lines), 3), pricing.lines, strict=True)
-    ]
-    at = 4 + 3 * len(pricing.lines)
-    usage = [
-        f'{{"dimension":"{u.dimension}","quantity":"{money[at + j]}"}}'
-        for j, u in enumerate(record.usage)
-    ]
-    at += len(usage)
+    lines, usage = [], []
+    at = 4  # (plain loops: a comprehension is a function call in Python 3.11)
+    for line in pricing.lines:
+        lines.append(
+            f'{{"amount":"{money[at]}","dimension":"{line.dimension}",'
+            f'"effective_from":{_since(line.effective_from)},"per":{line.per},'
+            f'"price_id":"{line.price_id}","quantity":"{money[at + 1]}",'
+            f'"unit_price":"{money[at + 2]}"}}'
+        )
+        at += 3
+    for u in record.usage:
+        usage.append(f'{{"dimension":"{u.dimension}","quantity":"{money[at]}"}}')
+        at += 1
     byok_fee = margin = "null"
     if pricing.byok_fee is not None:
         byok_fee, at = f'"{money[at]}"', at + 1
