@@ -109,6 +109,29 @@ def test_acknowledged_before_the_table_yet_every_read_sees_it(tmp_path: Path, mo
         assert ledger.store.find_keys([("tenant-1", "key-1")])[0]["seq"] == 1
 
 
+def test_the_table_gathers_appends_until_a_read_needs_them(tmp_path: Path, monkeypatch) -> None:
+    """Appends one at a time (a gateway's rhythm) go into the table in one statement, not one
+    each; a read does not wait out the gathering, and sees every acknowledged row."""
+    monkeypatch.setattr(store_module, "APPLY_LINGER_S", 30.0)  # only a reader ends it here
+    insert, inserted = store_module._insert, []
+
+    def counted(cur, table) -> None:
+        inserted.append(table.num_rows)
+        insert(cur, table)
+
+    monkeypatch.setattr(store_module, "_insert", counted)
+    with Ledger(tmp_path / "ledger.duckdb") as ledger:
+        entries = [ledger.append(make_record(i)) for i in range(6)]
+        assert inserted == []  # all acknowledged (journaled), none in the table yet
+        started = time.perf_counter()
+        assert ledger.store.find_record(entries[-1].record_id)["seq"] == 6
+        assert time.perf_counter() - started < 10
+        assert inserted == [6]
+        ledger.append(make_record(6))
+    assert inserted == [6, 1]  # close applies what is left
+    assert _stored(tmp_path / "ledger.duckdb") == [f"call-{i}" for i in range(7)]
+
+
 def test_a_table_failure_loses_nothing_acknowledged(tmp_path: Path, monkeypatch) -> None:
     db = tmp_path / "ledger.duckdb"
 
