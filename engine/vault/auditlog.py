@@ -1,15 +1,14 @@
 """The vault's audit rows, journal first: acknowledged once in an append-only log, applied to
-the DuckDB audit tables right after.
+the DuckDB audit tables right after (``engine/journalfirst.py``).
 
 An access event must be durable before its secret is decrypted. As a DuckDB commit that cost
 ~3 ms (up to 5 under load) on every call's path; one gathered O_DSYNC write to this log costs
-~0.2 ms (``engine/appendlog.py``). So the group-commit writer (``groupcommit.py``) writes each
-batch here and acknowledges it; a background thread then inserts everything acknowledged into
-the tables, gathered for up to ``APPLY_LINGER_S`` into one transaction. Reads of those tables
-first wait until they hold everything acknowledged before the read began (``settle``; a waiting
-reader cuts the gathering short). On open, the rows the tables lack
-(a crash came between the log and the tables) are replayed from here; once the tables hold
-everything, the file is emptied.
+~0.2 ms. So the group-commit writer (``groupcommit.py``) writes each batch here and
+acknowledges it; a background thread then inserts everything acknowledged into the tables,
+gathered for up to ``APPLY_LINGER_S`` into one transaction. Reads of those tables first wait
+until they hold everything acknowledged before the read began (``settle``; a waiting reader cuts
+the gathering short). On open, the rows the tables lack (a crash came between the log and the
+tables) are replayed from here; once the tables hold everything, the file is emptied.
 
 A frame is ``<u32 body length><u32 crc32 of the body><body>``, the body one row as a msgspec
 JSON array (``["access", event_id, occurred_at, ...]``). A torn tail (a write cut short by a
@@ -22,8 +21,6 @@ from __future__ import annotations
 
 import logging
 import struct
-import threading
-import time
 import zlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -32,6 +29,7 @@ from pathlib import Path
 import msgspec
 
 from ..appendlog import AppendLog
+from ..journalfirst import JournalFirst
 from .errors import AuditWriteFailed, VaultError
 from .groupcommit import AuditRow
 
@@ -123,9 +121,10 @@ ApplyRows = Callable[[Sequence[AuditRow]], None]
 
 
 class JournaledAudit:
-    """The open log and its applier thread. ``commit`` is the group-commit writer's durable
-    write; ``apply`` inserts rows into the tables in one transaction and must ignore rows they
-    already hold (a replay may repeat what a crash left half-known)."""
+    """The open log, replayed, and its applier (``engine/journalfirst.py``). ``commit`` is the
+    group-commit writer's durable write; ``apply`` inserts rows into the tables in one
+    transaction and must ignore rows they already hold (a replay may repeat what a crash left
+    half-known)."""
 
     def __init__(self, path: Path, apply: ApplyRows, *, name: str = "vault-audit") -> None:
         self.path = path
@@ -134,102 +133,36 @@ class JournaledAudit:
         if replayed:
             apply(replayed)
             log.info("vault audit log: %d rows replayed into the tables", len(replayed))
-        self._log = AppendLog(path)
-        if self._log.size:  # the tables hold it all now (and a torn tail must not stay)
-            self._log.reset()
+        log_file = AppendLog(path)
+        if log_file.size:  # the tables hold it all now (and a torn tail must not stay)
+            log_file.reset()
         self.replayed = len(replayed)
-        self._log_lock = threading.Lock()  # the writer's appends vs a reset
-        self._changed = threading.Condition()
-        self._pending: list[AuditRow] = []
-        self._journaled = self._applied = 0  # rows, counted since open
-        self._readers = 0  # settling callers: the applier stops lingering for them
-        self._failed: BaseException | None = None
-        self._stopping = self._closed = False
-        self._applier = threading.Thread(target=self._apply_loop, name=f"{name}-apply", daemon=True)
-        self._applier.start()
+        self._journal: JournalFirst[Sequence[AuditRow]] = JournalFirst(
+            log_file,
+            lambda batches: self._apply([row for batch in batches for row in batch]),
+            rows=len,
+            error=_failed,
+            name=name,
+            reset_bytes=RESET_BYTES,
+            linger_s=APPLY_LINGER_S,
+            max_rows=APPLY_MAX_ROWS,
+        )
 
     def commit(self, rows: Sequence[AuditRow]) -> None:
         """Durable when it returns: the rows' frames are in the log."""
-        frames = encode(rows)
-        with self._log_lock:
-            self._check()
-            if self._log.size > RESET_BYTES:  # rare: the tables durably hold every frame
-                self.settle()
-                self._log.reset()
-            try:
-                self._log.write(frames)
-            except BaseException as exc:  # a failed synced write leaves the file in doubt
-                self._fail(exc)
-                raise
-        with self._changed:
-            self._pending += rows
-            self._journaled += len(rows)
-            self._changed.notify_all()
+        self._journal.append(rows, encode(rows))
 
     def settle(self) -> None:
         """Wait until the tables hold every row acknowledged before this call."""
-        with self._changed:
-            target = self._journaled
-            self._readers += 1
-            self._changed.notify_all()
-            try:
-                while self._applied < target and self._failed is None:
-                    self._changed.wait()
-            finally:
-                self._readers -= 1
-        self._check()
+        self._journal.settle()
 
     def close(self) -> None:
         """Apply everything acknowledged, empty the log, close it."""
-        with self._changed:
-            self._stopping = True
-            self._changed.notify_all()
-        self._applier.join()
-        with self._log_lock:
-            if self._closed:
-                return
-            self._closed = True
-            if self._failed is None and self._log.size:
-                self._log.reset()
-            self._log.close()
+        self._journal.close()
 
-    def _check(self) -> None:
-        if self._failed is not None:
-            raise AuditWriteFailed(
-                "the vault's audit log failed; its acknowledged rows are kept and replayed when "
-                "the vault is reopened"
-            ) from self._failed
 
-    def _apply_loop(self) -> None:
-        while True:
-            with self._changed:
-                while not self._pending and not self._stopping:
-                    self._changed.wait()
-                if not self._pending:
-                    return
-                self._linger()
-                rows, self._pending = self._pending, []
-            try:
-                self._apply(rows)
-            except BaseException as exc:  # the rows stay in the log; reads and writes now fail
-                log.error("vault audit apply failed: %s", type(exc).__name__)
-                self._fail(exc)
-                return
-            with self._changed:
-                self._applied += len(rows)
-                self._changed.notify_all()
-
-    def _linger(self) -> None:
-        """Let more rows gather (called holding ``_changed``, with rows pending)."""
-        deadline = time.monotonic() + APPLY_LINGER_S
-        while not self._stopping and not self._readers and len(self._pending) < APPLY_MAX_ROWS:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            self._changed.wait(remaining)
-
-    def _fail(self, exc: BaseException) -> None:
-        with self._changed:
-            if self._failed is None:
-                self._failed = exc
-            self._changed.notify_all()
+def _failed() -> AuditWriteFailed:
+    return AuditWriteFailed(
+        "the vault's audit log failed; its acknowledged rows are kept and replayed when the "
+        "vault is reopened"
+    )
