@@ -61,7 +61,12 @@ class GroupCommit(Generic[T, R]):
 
     def submit(self, item: T) -> Future[R]:
         """Queue ``item``; the Future resolves once its batch is durable."""
-        return self.submit_many((item,))[0]
+        future: Future[R] = Future()
+        with self._closing:
+            if self._closed:
+                raise RuntimeError(f"the {self.name} writer is closed")
+            self._queue.put((item, future))
+        return future
 
     def submit_many(self, items: Iterable[T]) -> list[Future[R]]:
         """Queue several items at once (they may share a batch); one Future per item."""
