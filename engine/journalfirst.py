@@ -63,8 +63,9 @@ class JournalFirst(Generic[B]):
         self._applier.start()
 
     @property
-    def log_size(self) -> int:
-        return self._log.size
+    def applier_thread_id(self) -> int | None:
+        """The native id of the thread that applies (for CPU accounting)."""
+        return self._applier.native_id
 
     def append(self, batch: B, frames: Sequence[bytes]) -> None:
         """Durable when it returns: ``frames`` (the batch's bytes) are in the log."""

@@ -3,15 +3,14 @@ Postgres) can replace the embedded DuckDB file without touching idempotency, cha
 commit. The DuckDB store is the default: one process owns the file read-write.
 
 The DuckDB store acknowledges a batch once it is in its journal (engine/ledger/journal.py:
-one write and one fdatasync); a background thread then inserts it into the table, gathering
-what is acknowledged for up to a second into one statement. Every read first waits until the
-table holds everything acknowledged before the read began (read-your-writes; a waiting read
-cuts the gathering short)."""
+one synced write); a background thread then inserts it into the table, gathering what is
+acknowledged for up to a second into one statement (engine/journalfirst.py). Every read first
+waits until the table holds everything acknowledged before the read began (read-your-writes; a
+waiting read cuts the gathering short)."""
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
+from ..journalfirst import JournalFirst
 from ..paths import data_dir, sql_text
 from . import journal
 from .batch import ChainedRows, table_of
@@ -103,19 +103,25 @@ class DuckDBStore:
         self._con.execute(sql_text("ledger/schema.sql"))
         self._local = threading.local()
         try:
-            self._journal = self._replay()
+            log_file = self._replay()
         except BaseException:  # (JournalCorrupt, DuplicateKeys): don't keep the file locked
             self._con.close()
             raise
-        self._journal_lock = threading.Lock()  # the writer's appends vs the applier's reset
-        self._changed = threading.Condition()
-        self._pending: list[ChainedRows] = []
-        self._journaled = self._applied = self._table_head()[0]
-        self._failed: BaseException | None = None
-        self._stopping = False
-        self._readers = 0  # settling callers: the applier stops gathering for them
-        self._applier = threading.Thread(target=self._apply_loop, name="ledger-apply", daemon=True)
-        self._applier.start()
+        self._journal: JournalFirst[ChainedRows] = JournalFirst(
+            log_file,
+            lambda batches: _insert(self._con.cursor(), table_of(batches)),
+            rows=lambda batch: len(batch.bodies),
+            error=lambda: StoreFailed("the ledger store failed; reopen to replay"),
+            name="ledger",
+            reset_bytes=JOURNAL_RESET_BYTES,
+            linger_s=APPLY_LINGER_S,
+            max_rows=APPLY_MAX_ROWS,
+        )
+
+    @property
+    def applier_thread_id(self) -> int | None:
+        """The native id of the thread that fills the table (for CPU accounting)."""
+        return self._journal.applier_thread_id
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor (a shared connection would serialize every query), once the
@@ -138,75 +144,12 @@ class DuckDBStore:
     # ---- appends: journal first, table after ------------------------------------------------
 
     def append(self, batch: ChainedRows) -> None:
-        """Durable when it returns: the batch's frames are in the journal, fdatasync'd."""
-        with self._journal_lock:
-            if self._failed is not None:
-                raise StoreFailed("the ledger store failed; reopen to replay") from self._failed
-            if self._journal.size > JOURNAL_RESET_BYTES:  # rare: every ~40k records
-                self._settle()  # the table durably holds every frame: start the file over
-                self._journal.reset()
-            try:
-                self._journal.write(batch.frames())
-            except BaseException as exc:  # a failed fsync leaves the file in doubt: stop here
-                self._fail(exc)
-                raise
-        with self._changed:
-            self._pending.append(batch)
-            self._journaled = batch.last_seq
-            self._changed.notify_all()
-
-    def _apply_loop(self) -> None:
-        """Insert acknowledged batches into the table, everything queued in one statement."""
-        cur = self._con.cursor()
-        while True:
-            with self._changed:
-                while not self._pending and not self._stopping:
-                    self._changed.wait()
-                if not self._pending:
-                    return
-                self._linger()
-                batches, self._pending = self._pending, []
-            try:
-                _insert(cur, table_of(batches))
-            except BaseException as exc:  # the rows stay in the journal; reads now fail
-                self._fail(exc)
-                return
-            with self._changed:
-                self._applied = batches[-1].last_seq
-                self._changed.notify_all()
-
-    def _fail(self, exc: BaseException) -> None:
-        """Refuse every append and read from now on; reopening replays the journal."""
-        with self._changed:
-            self._failed = exc
-            self._changed.notify_all()
-
-    def _linger(self) -> None:
-        """Let more rows gather (called holding ``_changed``, with rows pending)."""
-        deadline = time.monotonic() + APPLY_LINGER_S
-        while (
-            not self._stopping
-            and not self._readers
-            and self._journaled - self._applied < APPLY_MAX_ROWS
-        ):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            self._changed.wait(remaining)
+        """Durable when it returns: the batch's frames are in the journal."""
+        self._journal.append(batch, batch.frames())
 
     def _settle(self) -> None:
         """Wait until the table holds every row acknowledged before this call."""
-        with self._changed:
-            target = self._journaled
-            self._readers += 1
-            self._changed.notify_all()
-            try:
-                while self._applied < target and self._failed is None:
-                    self._changed.wait()
-            finally:
-                self._readers -= 1
-            if self._failed is not None:
-                raise StoreFailed("the ledger store failed; reopen to replay") from self._failed
+        self._journal.settle()
 
     def _replay(self) -> journal.Journal:
         """Insert the journaled rows the table lacks (a crash came between the journal and
@@ -320,14 +263,7 @@ class DuckDBStore:
 
     def close(self) -> None:
         """Insert everything acknowledged, empty the journal, close the file."""
-        with self._changed:
-            self._stopping = True
-            self._changed.notify_all()
-        self._applier.join()
-        with self._journal_lock:
-            if self._failed is None and self._journal.size:
-                self._journal.reset()
-            self._journal.close()
+        self._journal.close()
         self._con.close()
 
 
