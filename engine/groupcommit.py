@@ -19,7 +19,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Generic, TypeVar
 
@@ -67,16 +67,6 @@ class GroupCommit(Generic[T, R]):
                 raise RuntimeError(f"the {self.name} writer is closed")
             self._queue.put((item, future))
         return future
-
-    def submit_many(self, items: Iterable[T]) -> list[Future[R]]:
-        """Queue several items at once (they may share a batch); one Future per item."""
-        jobs = [(item, Future()) for item in items]
-        with self._closing:
-            if self._closed:
-                raise RuntimeError(f"the {self.name} writer is closed")
-            for job in jobs:
-                self._queue.put(job)
-        return [future for _, future in jobs]
 
     def close(self) -> None:
         """Commit everything queued (every Future resolves), then stop the writer thread."""

@@ -53,7 +53,7 @@ def test_an_exception_outcome_fails_only_its_own_item() -> None:
         return [ValueError(f"odd {i}") if i % 2 else i for i in items]
 
     writer: GroupCommit[int, int] = GroupCommit(commit, max_batch=64, name="t")
-    futures = writer.submit_many(range(10))
+    futures = [writer.submit(i) for i in range(10)]
     gate.set()
     for i, future in enumerate(futures):
         if i % 2:
@@ -76,7 +76,7 @@ def test_a_commit_that_raises_fails_its_whole_batch_and_the_writer_goes_on() -> 
         return items
 
     writer: GroupCommit[int, int] = GroupCommit(commit, max_batch=4, name="t")
-    futures = writer.submit_many(range(6))
+    futures = [writer.submit(i) for i in range(6)]
     gate.set()
     errors = {i: f.exception(5) for i, f in enumerate(futures)}
     writer.close()
@@ -103,7 +103,7 @@ def test_close_commits_what_is_queued_then_refuses_new_items() -> None:
         return items
 
     writer: GroupCommit[int, int] = GroupCommit(commit, max_batch=2, name="t")
-    futures = writer.submit_many(range(7))
+    futures = [writer.submit(i) for i in range(7)]
     closer = threading.Thread(target=writer.close)
     closer.start()
     gate.set()
