@@ -36,6 +36,7 @@ class WriteBehindQuoteStore:
         self._memory_lock = threading.Lock()
         self._recent = recent
         self._last: Future[None] | None = None  # the newest put's commit (batches go in order)
+        self._not_committed = 0  # quotes whose batch failed: memory is their only copy
         self.durable = DuckDBQuoteStore(path)
         # A DuckDB commit costs ~3-4 ms of CPU whatever its size: committing whatever happens to
         # be queued (a handful at 1,000 quotes/s) kept half a core busy beside the server, so a
@@ -76,11 +77,21 @@ class WriteBehindQuoteStore:
             self.durable.put_many(quotes)  # one transaction for the batch: one commit
         except Exception as exc:  # they stay in memory (honored until then), never evicted
             log.error("%d quotes not committed: %s", len(quotes), type(exc).__name__)
+            with self._memory_lock:
+                self._not_committed += len(quotes)
             raise
         with self._memory_lock:
             self._committed.update(q.id for q in quotes if q.id in self._memory)
             self._evict()
         return [None] * len(quotes)
+
+    def health(self) -> str:
+        """Either "ok" or how many quotes only memory holds (a restart would forget them)."""
+        with self._memory_lock:
+            lost = self._not_committed
+        if not lost:
+            return "ok"
+        return f"{lost} quotes not committed (honored from memory; a restart forgets them)"
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every quote put so far is committed (or its commit failed)."""

@@ -104,7 +104,13 @@ class Resources:
 
     def component_status(self) -> dict[str, str]:
         """Each component's state for /healthz ("ok", or what is wrong)."""
-        return {"catalog": "ok"}
+        store = self.quoter.store
+        return {
+            "catalog": "ok",  # a failed sync keeps serving the last good catalog
+            "ledger": self.ledger.health(),
+            "vault_audit": self.vault.audit_health(),
+            "quotes": store.health() if isinstance(store, WriteBehindQuoteStore) else "ok",
+        }
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -97,6 +97,15 @@ class JournalFirst(Generic[B]):
                 self._readers -= 1
         self.check()
 
+    def health(self) -> str:
+        """Either "ok" or what failed and what that means (for /healthz; no path, no secret)."""
+        if self._failed is None:
+            return "ok"
+        return (
+            f"failed ({type(self._failed).__name__}): writes and reads are refused; "
+            "acknowledged rows are kept in the log and replayed at the next open"
+        )
+
     def check(self) -> None:
         """Raise the owner's error if a write or an apply has failed."""
         if self._failed is not None:

@@ -212,3 +212,51 @@ def test_byokvault_serve_starts_on_the_embedded_default(tmp_path: Path) -> None:
         output = proc.communicate(timeout=20)[0].decode()
     assert token not in output  # the admin token is never printed, only its file
     assert json.dumps(token) not in output
+
+
+def test_healthz_is_503_naming_each_store_that_failed_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger or vault audit log whose table write failed refuses work until a restart
+    replays it: /healthz says which, and why, with a 503 a balancer acts on."""
+    from byokvault.engine.ledger import store as ledger_store
+    from byokvault.engine.ledger.synthetic import make_record
+    from byokvault.engine.vault.secret import Secret
+
+    with TestClient(app_for(tmp_path / "data")) as client:
+        assert client.get("/healthz").json()["components"] == {
+            "catalog": "ok",
+            "ledger": "ok",
+            "vault_audit": "ok",
+            "quotes": "ok",
+        }
+        res = client.app.state.resources
+
+        def disk_full(*args: object) -> None:
+            raise OSError("disk full at /secret/path")
+
+        monkeypatch.setattr(ledger_store, "_insert", disk_full)
+        res.ledger.append(make_record(0))  # acknowledged: it is in the journal
+        vault = res.vault
+        credential = vault.add_credential("acme", "openai", "k", Secret("sk-never-shown-12345"))
+        vault.repo.audit_log._apply = disk_full
+        vault.decrypt_for_call(
+            "acme", credential.credential_id, purpose="t", call_id="c1", actor="t"
+        )
+        deadline = time.monotonic() + 15  # the table writes gather for up to 1 s first
+        while time.monotonic() < deadline:
+            response = client.get("/healthz")
+            if response.status_code == 503 and "ok" not in (
+                response.json()["components"]["ledger"],
+                response.json()["components"]["vault_audit"],
+            ):
+                break
+            time.sleep(0.05)
+        assert response.status_code == 503, response.text
+        health = response.json()
+        assert health["status"] == "degraded"
+        assert health["components"]["ledger"].startswith("failed (OSError)")
+        assert health["components"]["vault_audit"].startswith("failed (OSError)")
+        assert health["components"]["catalog"] == "ok"
+        assert "/secret/path" not in response.text and "sk-never" not in response.text
+        monkeypatch.undo()  # (the stores stay failed: closing must not raise)

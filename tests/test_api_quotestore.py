@@ -86,8 +86,10 @@ def test_a_failed_commit_keeps_its_quotes_and_the_writer_goes_on(
         put_many(batch)
 
     store.durable.put_many = flaky
+    assert store.health() == "ok"
     lost = quotes(acme_index, store, 1)
     store.flush()
+    assert store.health().startswith("1 quotes not committed")  # /healthz says so
     kept = quotes(acme_index, store, 3)
     store.flush()
     assert all(store.get(q.id) == q for q in lost + kept)

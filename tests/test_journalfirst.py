@@ -99,9 +99,12 @@ def test_a_failed_apply_fails_closed_and_keeps_the_log(tmp_path: Path) -> None:
     table = Table()
     table.broken = True
     journal = _open(path, table)
+    assert journal.health() == "ok"
     journal.append([7], _frames([7]))
     with pytest.raises(Failed) as failure:
         journal.settle()
+    assert journal.health().startswith("failed (OSError): writes and reads are refused")
+    assert str(path) not in journal.health() and "disk full" not in journal.health()
     assert isinstance(failure.value.__cause__, OSError)
     with pytest.raises(Failed):
         journal.append([8], _frames([8]))  # nothing more is acknowledged

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, delete, get, post
 from litestar.di import NamedDependency, Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, PathParameter
 
 from ..auth import Principal, provide_admin
@@ -18,12 +19,27 @@ TenantId = Annotated[str, PathParameter(pattern=TENANT_PATTERN, description="ten
 Admin = NamedDependency[Principal]
 
 
-@get("/healthz", operation_id="health", tags=["ops"], sync_to_thread=False)
-def healthz(request: Request[Any, Any, Any]) -> Health:
+@get(
+    "/healthz",
+    operation_id="health",
+    tags=["ops"],
+    sync_to_thread=False,
+    responses={
+        503: ResponseSpec(Health, description="degraded: a component failed (each one says why)")
+    },
+)
+def healthz(request: Request[Any, Any, Any]) -> Response[Health]:
+    """Each component's state. A store that failed closed (the ledger, the vault's audit log)
+    refuses work until a restart replays its log: 503, so a balancer routes around it."""
     res = current(request).resources
     components = res.component_status()
-    status = "ok" if all(v == "ok" for v in components.values()) else "degraded"
-    return Health(status=status, catalog_version=res.catalog.version, components=components)
+    healthy = all(v == "ok" for v in components.values())
+    health = Health(
+        status="ok" if healthy else "degraded",
+        catalog_version=res.catalog.version,
+        components=components,
+    )
+    return Response(health, status_code=200 if healthy else 503)
 
 
 @get(

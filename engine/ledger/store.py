@@ -61,6 +61,10 @@ class LedgerStore(Protocol):
     ) -> Iterator[pa.RecordBatch]:
         """Rows in seq order, as Arrow batches (``canonical``: as canonical_rows.sql gives)."""
 
+    def health(self) -> str:
+        """Either "ok" or what has failed (for /healthz)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -150,6 +154,9 @@ class DuckDBStore:
     def _settle(self) -> None:
         """Wait until the table holds every row acknowledged before this call."""
         self._journal.settle()
+
+    def health(self) -> str:
+        return self._journal.health()
 
     def _replay(self) -> journal.Journal:
         """Insert the journaled rows the table lacks (a crash came between the journal and

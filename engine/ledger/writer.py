@@ -163,6 +163,10 @@ class Ledger:
         """(last acknowledged seq, its row hash)."""
         return self._seq, self._head
 
+    def health(self) -> str:
+        """Either "ok" or what has failed: the store fails closed after a failed write."""
+        return self.store.health()
+
     def close(self) -> None:
         """Finish what is queued (every future resolves), then close the store."""
         if self._closed:

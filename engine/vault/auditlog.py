@@ -156,6 +156,9 @@ class JournaledAudit:
         """Wait until the tables hold every row acknowledged before this call."""
         self._journal.settle()
 
+    def health(self) -> str:
+        return self._journal.health()
+
     def close(self) -> None:
         """Apply everything acknowledged, empty the log, close it."""
         self._journal.close()

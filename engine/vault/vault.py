@@ -111,6 +111,10 @@ class Vault:
             self.alert_engine.close()  # delivers what is queued first
         self.repo.close()
 
+    def audit_health(self) -> str:
+        """Either "ok" or why key access is refused (its audit log failed closed)."""
+        return self.repo.audit_health()
+
     def add_observer(self, observer: AccessObserver) -> None:
         self._observers.append(observer)
 
