@@ -62,6 +62,14 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
+def gauge(name: str, help_text: str, values: dict[str, float], label: str) -> str:
+    """One gauge family in text format, a series per ``label`` value (computed when scraped,
+    so it is never stale)."""
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+    lines += [f"{name}{_fmt(((label, key),))} {value:g}" for key, value in sorted(values.items())]
+    return "\n".join(lines) + "\n"
+
+
 def _fmt(labels: Labels) -> str:
     if not labels:
         return ""

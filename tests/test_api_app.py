@@ -167,6 +167,8 @@ def test_healthz_and_metrics_count_requests(client: TestClient) -> None:
 
     assert count(after) == count(before) + 1
     assert "# TYPE byokvault_http_request_seconds histogram" in after
+    assert "# TYPE byokvault_component_up gauge" in after
+    assert 'byokvault_component_up{component="ledger"} 1' in after
 
 
 def test_committed_openapi_is_the_generated_one() -> None:
@@ -259,4 +261,8 @@ def test_healthz_is_503_naming_each_store_that_failed_closed(
         assert health["components"]["vault_audit"].startswith("failed (OSError)")
         assert health["components"]["catalog"] == "ok"
         assert "/secret/path" not in response.text and "sk-never" not in response.text
+        scraped = client.get("/metrics").text
+        assert 'byokvault_component_up{component="ledger"} 0' in scraped
+        assert 'byokvault_component_up{component="vault_audit"} 0' in scraped
+        assert 'byokvault_component_up{component="catalog"} 1' in scraped
         monkeypatch.undo()  # (the stores stay failed: closing must not raise)

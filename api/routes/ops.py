@@ -11,6 +11,7 @@ from litestar.params import FromPath, JSONBody, PathParameter
 
 from ..auth import Principal, provide_admin
 from ..catalog_sync import current
+from ..metrics import gauge
 from ..problems import ApiProblem
 from ..schemas import Health, TokenIssueRequest, TokenOut
 
@@ -46,7 +47,14 @@ def healthz(request: Request[Any, Any, Any]) -> Response[Health]:
     "/metrics", operation_id="metrics", tags=["ops"], sync_to_thread=False, media_type="text/plain"
 )
 def metrics(request: Request[Any, Any, Any]) -> Response[str]:
-    text = request.app.state.resources.metrics.render()
+    res = request.app.state.resources
+    up = {name: float(state == "ok") for name, state in res.component_status().items()}
+    text = res.metrics.render() + gauge(
+        "byokvault_component_up",
+        "1 if the component works, 0 if it failed (see /healthz)",
+        up,
+        "component",
+    )
     return Response(text, media_type="text/plain; version=0.0.4")
 
 
