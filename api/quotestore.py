@@ -14,6 +14,7 @@ import logging
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future
+from datetime import UTC, datetime
 from pathlib import Path
 
 from byokvault.engine.groupcommit import GroupCommit
@@ -36,7 +37,9 @@ class WriteBehindQuoteStore:
         self._memory_lock = threading.Lock()
         self._recent = recent
         self._last: Future[None] | None = None  # the newest put's commit (batches go in order)
-        self._not_committed = 0  # quotes whose batch failed: memory is their only copy
+        # quotes whose batch failed (memory is their only copy), and when the last expires
+        self._not_committed = 0
+        self._not_committed_until: datetime | None = None
         self.durable = DuckDBQuoteStore(path)
         # A DuckDB commit costs ~3-4 ms of CPU whatever its size: committing whatever happens to
         # be queued (a handful at 1,000 quotes/s) kept half a core busy beside the server, so a
@@ -77,21 +80,28 @@ class WriteBehindQuoteStore:
             self.durable.put_many(quotes)  # one transaction for the batch: one commit
         except Exception as exc:  # they stay in memory (honored until then), never evicted
             log.error("%d quotes not committed: %s", len(quotes), type(exc).__name__)
+            last_expiry = max(q.expires_at for q in quotes)
             with self._memory_lock:
                 self._not_committed += len(quotes)
+                if self._not_committed_until is None or last_expiry > self._not_committed_until:
+                    self._not_committed_until = last_expiry
             raise
         with self._memory_lock:
             self._committed.update(q.id for q in quotes if q.id in self._memory)
             self._evict()
         return [None] * len(quotes)
 
-    def health(self) -> str:
-        """Either "ok" or how many quotes only memory holds (a restart would forget them)."""
+    def health(self, now: datetime | None = None) -> str:
+        """Either "ok" or how many live quotes only memory holds (a restart would forget them);
+        "ok" again once the last of them has expired (then nothing is owed)."""
         with self._memory_lock:
-            lost = self._not_committed
-        if not lost:
+            lost, until = self._not_committed, self._not_committed_until
+        if until is None or (now or datetime.now(UTC)) >= until:
             return "ok"
-        return f"{lost} quotes not committed (honored from memory; a restart forgets them)"
+        return (
+            f"{lost} quotes not committed (honored from memory until they expire, the last at "
+            f"{until.isoformat()}; a restart forgets them)"
+        )
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every quote put so far is committed (or its commit failed)."""
