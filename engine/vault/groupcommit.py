@@ -6,8 +6,10 @@ resolves the futures. The vault's ``commit`` is the audit log's one synced write
 (``auditlog.py``: journal first, tables right after).
 
 A caller that waits on its Future knows its row is durable: "no audit row, no secret" still
-holds. If a batch fails, each row is retried alone so that one bad row (e.g. a reused call id)
-fails only its own caller.
+holds. If a batch fails, each row is retried alone so that one bad row (one the log cannot
+encode) fails only its own caller. A failed synced write fails them all: the log then refuses
+every write until the vault is reopened. (A reused call id is refused before its row is
+submitted: ``store.py``.)
 """
 
 from __future__ import annotations

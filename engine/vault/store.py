@@ -85,8 +85,9 @@ _AUDIT_BATCHES = {
          "tiers"),
     ),
 }  # fmt: skip
-# Call ids resolved in this process, remembered to refuse a reuse without a query (the table's
-# primary key is the backstop for older ones).
+# The newest resolved call ids (loaded at open, then added as calls resolve), remembered to
+# refuse a reuse without a query; an id older than these is looked up in the table before its
+# row is written (the audit tables insert OR IGNORE, so a replay may repeat rows).
 RECENT_CALL_IDS = 200_000
 
 F = TypeVar("F", bound=Callable[..., Any])
